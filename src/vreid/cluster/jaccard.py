@@ -1,0 +1,361 @@
+"""Sparse, memory-bounded k-reciprocal Jaccard distance (VAPC Eq. 8-9) and DBSCAN on it.
+
+The k-reciprocal encoding follows Zhong et al. (CVPR 2017), in the variant used by
+unsupervised re-ID clustering (no mixing with the original distance):
+
+* ``N(i, k)``: the ``k + 1`` nearest samples of ``i`` (itself first), or all samples when
+  ``k + 1 > N``; ``k`` is clipped to ``N - 1``.
+* ``R(i, k) = {j in N(i, k) : i in N(j, k)}`` (k-reciprocal set, contains ``i``).
+* expansion: ``R*(i) = R(i, k1)`` united with every ``R(c, round(k1 / 2))``, ``c in R(i, k1)``,
+  for which ``|R(c, round(k1/2)) & R(i, k1)| > 2/3 |R(c, round(k1/2))|`` (Python ``round``:
+  half to even).
+* weights (Eq. 8): ``V[i, j] = exp(-d_ij)`` for ``j in R*(i)``, 0 elsewhere, ``d`` the squared
+  Euclidean distance ``2 - 2 <f_i, f_j>``; rows normalised to sum 1.
+* local query expansion: ``V[i] <- mean of V[j]`` over the ``k2`` nearest samples ``j`` of ``i``
+  (itself included; ``k2`` clipped to ``N``).
+* Jaccard distance (Eq. 9): ``1 - sum_l min(V_il, V_jl) / sum_l max(V_il, V_jl)``, where
+  ``sum max = sum V_i + sum V_j - sum min``.
+
+Everything is sparse: the reciprocal test and the expansion are sparse 0/1 matrix products,
+and ``sum_l min(V_il, V_jl)`` is accumulated through the inverted index (the columns of
+``V``), for pairs ``j >= i`` only, in row blocks of bounded size, so only pairs that share a
+non-zero column are ever touched. Time and memory beyond the faiss k-NN follow the number of
+such pairs; no N x N array is created.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.cluster import DBSCAN
+
+from .knn import check_features, check_knn, knn_search
+
+__all__ = ["dbscan_sparse", "jaccard_distance", "k_reciprocal_sets"]
+
+# Bounds of the per-block temporaries in the Jaccard accumulation (number of elements).
+_BLOCK_EXPANDED = 1 << 20  # expanded (row, column-entry) triplets per block
+_BLOCK_DENSE = 1 << 22  # rows_in_block * N accumulator cells per block
+
+
+def _check_k(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+    return int(value)
+
+
+def _membership(nn: np.ndarray, n: int) -> sp.csr_matrix:
+    """``(N, N)`` int32 0/1 matrix with a 1 at ``(i, nn[i, t])`` for every column ``t``."""
+    rows = np.repeat(np.arange(nn.shape[0], dtype=np.int64), nn.shape[1])
+    m = sp.csr_matrix(
+        (np.ones(nn.size, dtype=np.int32), (rows, nn.ravel())), shape=(n, n), dtype=np.int32
+    )
+    m.sum_duplicates()
+    m.data[:] = 1
+    return m
+
+
+def _reciprocal(nn: np.ndarray, k: int, n: int) -> sp.csr_matrix:
+    """``R(i, k)`` for all ``i`` as a 0/1 CSR matrix (symmetric, diagonal set)."""
+    a = _membership(nn[:, : k + 1], n)
+    r = sp.csr_matrix(a.multiply(a.T), dtype=np.int32)
+    r.eliminate_zeros()
+    r.sort_indices()
+    return r
+
+
+def k_reciprocal_sets(nn: np.ndarray, k1: int) -> sp.csr_matrix:
+    """Expanded k-reciprocal sets ``R*(i)`` (see module docstring) as a 0/1 CSR matrix.
+
+    Args:
+        nn: ``(N, >= min(k1, N-1) + 1)`` int64 neighbour lists from :func:`knn_search` on the
+            features themselves (self first, sorted by distance).
+        k1: the ``k1`` of the encoding (clipped to ``N - 1``).
+
+    Returns:
+        ``(N, N)`` int32 CSR with sorted indices; row ``i`` holds ``R*(i)``.
+    """
+    n = nn.shape[0]
+    k1e = min(k1, n - 1)
+    kh = min(int(round(k1 / 2)), n - 1)
+    r = _reciprocal(nn, k1e, n)
+    rh = _reciprocal(nn, kh, n)
+    # overlap[i, c] = |R(i, k1) & R(c, kh)|, needed only for c in R(i, k1). R(., kh) is
+    # symmetric, so R @ Rh gives sum_l R[i, l] Rh[l, c] = sum_l R[i, l] Rh[c, l].
+    overlap = sp.csr_matrix((r @ rh).multiply(r), dtype=np.int64)
+    overlap.eliminate_zeros()
+    overlap.sort_indices()
+    cand = overlap.indices
+    size_h = np.diff(rh.indptr).astype(np.int64)
+    keep = 3 * overlap.data > 2 * size_h[cand]  # exact integer form of "> 2/3 |R(c, kh)|"
+    sel = sp.csr_matrix(
+        (np.ones(int(keep.sum()), np.int32), cand[keep], _indptr_of_mask(overlap.indptr, keep)),
+        shape=(n, n),
+    )
+    expanded = sp.csr_matrix(r + sel @ rh, dtype=np.int32)
+    expanded.sum_duplicates()
+    expanded.data[:] = 1
+    expanded.sort_indices()
+    return expanded
+
+
+def _indptr_of_mask(indptr: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """CSR ``indptr`` after dropping the entries where ``keep`` is False."""
+    csum = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
+    return csum[indptr]
+
+
+def _lookup(keys_sorted: np.ndarray, values: np.ndarray, query: np.ndarray):
+    """Values at ``query`` keys present in ``keys_sorted``; returns ``(found_mask, values)``."""
+    pos = np.searchsorted(keys_sorted, query)
+    pos_c = np.minimum(pos, keys_sorted.size - 1)
+    found = keys_sorted[pos_c] == query
+    return found, values[pos_c]
+
+
+def _pair_sqdist(
+    x: np.ndarray, rows: np.ndarray, cols: np.ndarray, dist: np.ndarray, nn: np.ndarray
+) -> np.ndarray:
+    """Squared distances of the pairs ``(rows[t], cols[t])``.
+
+    Reused from the k-NN lists where either direction is known; the rest are computed as
+    ``2 - 2 <x_i, x_j>`` from float32 dot products in bounded chunks.
+    """
+    n = x.shape[0]
+    qkeys = rows * n + cols
+    knn_rows = np.repeat(np.arange(n, dtype=np.int64), nn.shape[1])
+    fwd = knn_rows * n + nn.ravel()
+    order = np.argsort(fwd, kind="stable")
+    found, vals = _lookup(fwd[order], dist.ravel()[order], qkeys)
+    out = np.where(found, vals, np.nan).astype(np.float64)
+    miss = ~found
+    if miss.any():
+        bwd = nn.ravel() * n + knn_rows
+        order = np.argsort(bwd, kind="stable")
+        found_b, vals_b = _lookup(bwd[order], dist.ravel()[order], qkeys[miss])
+        sub = out[miss]
+        sub[found_b] = vals_b[found_b]
+        out[miss] = sub
+        miss = np.isnan(out)
+    todo = np.flatnonzero(miss)
+    step = max(1, (1 << 21) // x.shape[1])
+    for s in range(0, todo.size, step):
+        t = todo[s : s + step]
+        ip = np.einsum("ij,ij->i", x[rows[t]], x[cols[t]])
+        out[t] = np.maximum(2.0 - 2.0 * ip.astype(np.float64), 0.0)
+    return out
+
+
+def _block_starts(cost: np.ndarray, budget: int, max_rows: int) -> list[int]:
+    """Cut ``0..len(cost)`` into consecutive row blocks of summed cost <= ``budget`` (a row
+    heavier than the budget gets a block of its own) and at most ``max_rows`` rows each."""
+    n = cost.shape[0]
+    starts = [0]
+    csum = np.concatenate(([0], np.cumsum(cost, dtype=np.int64)))
+    while starts[-1] < n:
+        a = starts[-1]
+        b = int(np.searchsorted(csum, csum[a] + budget, side="right")) - 1
+        starts.append(min(n, max(b, a + 1), a + max_rows))
+    return starts
+
+
+def _jaccard_from_v(v: sp.csr_matrix, max_dist: float) -> sp.csr_matrix:
+    """Jaccard distance between the rows of non-negative ``v`` (sorted indices), sparse.
+
+    ``sum_l min(V_il, V_jl)`` is accumulated through the inverted index (the columns of
+    ``V``) for pairs ``j >= i`` only, in row blocks, then mirrored. Every pair that shares a
+    non-zero column and whose distance is ``<= max_dist`` is stored (also when it is 0).
+    """
+    n = v.shape[0]
+    nnz = v.indptr[-1]
+    # Inverted index: V^T in CSR (sorted), with ``src`` = position of each entry in ``v``.
+    ids = sp.csr_matrix((np.arange(1, nnz + 1, dtype=np.int64), v.indices, v.indptr), (n, n))
+    vt = sp.csr_matrix(ids.T)
+    vt.sort_indices()
+    src = vt.data - 1
+    col_ptr = vt.indptr.astype(np.int64)
+    col_j = vt.indices.astype(np.int64)
+    col_v = v.data[src]
+    pos_in_col = np.empty(nnz, dtype=np.int64)
+    pos_in_col[src] = np.arange(nnz, dtype=np.int64)
+    row_of = np.repeat(np.arange(n, dtype=np.int64), np.diff(v.indptr))
+    # Row sums accumulated sequentially in storage order, exactly like the diagonal below,
+    # so that identical rows get a distance of exactly 0.
+    rowsum = np.bincount(row_of, weights=v.data, minlength=n)
+    # Entry (i, l) pairs with the entries of column l at rows j >= i: a suffix of the column.
+    cnt_all = col_ptr[v.indices.astype(np.int64) + 1] - pos_in_col
+    per_row = np.bincount(row_of, weights=cnt_all, minlength=n).astype(np.int64)
+    starts = _block_starts(per_row, _BLOCK_EXPANDED, max(1, _BLOCK_DENSE // max(n, 1)))
+    counts, out_cols, out_d = [], [], []
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        p0, p1 = v.indptr[a], v.indptr[b]
+        cnt = cnt_all[p0:p1]
+        total = int(cnt.sum())
+        first = np.cumsum(cnt) - cnt
+        pos = np.repeat(pos_in_col[p0:p1] - first, cnt) + np.arange(total, dtype=np.int64)
+        mins = np.minimum(np.repeat(v.data[p0:p1], cnt), col_v[pos])
+        width = n - a  # columns j >= i >= a
+        key = np.repeat((row_of[p0:p1] - a) * width - a, cnt) + col_j[pos]
+        del pos
+        acc = np.bincount(key, weights=mins, minlength=(b - a) * width)
+        del key, mins
+        hit = np.flatnonzero(acc != 0)  # a bool scan is several times faster than float
+        smin = acc[hit]
+        del acc
+        # hits are sorted: split them by row instead of dividing every one of them
+        row_cnt = np.diff(np.searchsorted(hit, np.arange(b - a + 1, dtype=np.int64) * width))
+        cj = hit - np.repeat(np.arange(b - a, dtype=np.int64) * width - a, row_cnt)
+        del hit
+        si = np.repeat(rowsum[a:b], row_cnt)
+        d = np.maximum(1.0 - smin / (si + rowsum[cj] - smin), 0.0).astype(np.float32)
+        del si, smin
+        if max_dist < 1.0:
+            keep = d <= max_dist  # float32 comparison, as DBSCAN makes it on the stored values
+            row_cnt = np.bincount(np.repeat(np.arange(b - a), row_cnt)[keep], minlength=b - a)
+            cj, d = cj[keep], d[keep]
+        counts.append(row_cnt)
+        out_cols.append(cj.astype(np.int32))
+        out_d.append(d)
+    up_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(counts), out=up_ptr[1:])
+    cols = np.concatenate(out_cols)
+    del out_cols
+    data = np.concatenate(out_d)
+    del out_d
+    return _mirror_upper(up_ptr, cols, data)
+
+
+def _mirror_upper(up_ptr: np.ndarray, cols: np.ndarray, data: np.ndarray) -> sp.csr_matrix:
+    """Symmetric CSR from its upper triangle in CSR layout (sorted columns ``>= row``, the
+    diagonal first in every row).
+
+    The strict upper part is transposed by scipy (linear-time C++); row ``i`` of the result
+    is that transposed row (columns ``< i``) followed by the upper row; explicit zeros kept.
+    """
+    n = up_ptr.size - 1
+    if not np.array_equal(cols[up_ptr[:-1]], np.arange(n)):
+        raise AssertionError("internal error: the diagonal must open every upper row")
+    off = np.ones(cols.size, dtype=bool)
+    off[up_ptr[:-1]] = False
+    strict_ptr = up_ptr - np.arange(n + 1)
+    lower = sp.csr_matrix(sp.csr_matrix((data[off], cols[off], strict_ptr), shape=(n, n)).T)
+    del off
+    lo_ptr, lo_idx, lo_data = lower.indptr, lower.indices, lower.data
+    indptr = up_ptr + lo_ptr
+    idx_parts: list[np.ndarray] = []
+    data_parts: list[np.ndarray] = []
+    lo_b, up_b = lo_ptr.tolist(), up_ptr.tolist()
+    for r in range(n):  # 2 views per row, then one C-level concatenation
+        lo = slice(lo_b[r], lo_b[r + 1])
+        up = slice(up_b[r], up_b[r + 1])
+        idx_parts += (lo_idx[lo], cols[up])
+        data_parts += (lo_data[lo], data[up])
+    indices = np.concatenate(idx_parts).astype(np.int32, copy=False)
+    del idx_parts
+    out_data = np.concatenate(data_parts)
+    out = sp.csr_matrix((out_data, indices, indptr), shape=(n, n))
+    out.has_sorted_indices = True
+    return out
+
+
+def jaccard_distance(
+    features: np.ndarray,
+    k1: int = 20,
+    k2: int = 6,
+    max_dist: float | None = None,
+    knn: tuple[np.ndarray, np.ndarray] | None = None,
+) -> sp.csr_matrix:
+    """VAPC Eq. 8-9: k-reciprocal Jaccard distance between all rows, as a sparse matrix.
+
+    Args:
+        features: ``(N, d)`` float32, rows L2-normalised.
+        k1: k-reciprocal neighbourhood size (paper: 20); clipped to ``N - 1``.
+        k2: local query expansion size, self included; clipped to ``N``. ``k2 = 1`` disables it.
+        max_dist: if given, store only pairs with distance ``<= max_dist`` (e.g. DBSCAN's eps;
+            bounds memory on poorly clustered data); ``None`` stores every pair below 1.
+        knn: optional ``knn_search(features, k)`` output with
+            ``k >= max(min(k1, N - 1) + 1, min(k2, N))``, to reuse a search already made.
+
+    Returns:
+        ``(N, N)`` float32 ``scipy.sparse.csr_matrix`` (int32 indices), symmetric, sorted
+        indices. Stored entries are exactly the pairs whose distance is below 1 (or
+        ``<= max_dist``); the diagonal and distances of exactly 0 are stored as explicit
+        zeros; every pair that is not stored has distance 1. Time and memory follow the number
+        of pairs that share a non-zero column of ``V`` (at most about ``N * (k1 * k2)**2``,
+        typically a few hundred to a few thousand per row); nothing of size ``N x N`` is
+        ever allocated.
+    """
+    x = check_features(features)
+    k1 = _check_k(k1, "k1")
+    k2 = _check_k(k2, "k2")
+    if max_dist is not None and not (np.isfinite(max_dist) and max_dist >= 0):
+        raise ValueError(f"max_dist must be None or a finite number >= 0; got {max_dist!r}")
+    n = x.shape[0]
+    if n == 0:
+        return sp.csr_matrix((0, 0), dtype=np.float32)
+    k1e = min(k1, n - 1)
+    k2e = min(k2, n)
+    need = max(k1e + 1, k2e)
+    dist, nn = knn_search(x, need) if knn is None else check_knn(knn, n, need)
+    expanded = k_reciprocal_sets(nn, k1)
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(expanded.indptr))
+    cols = expanded.indices.astype(np.int64)
+    w = np.exp(-_pair_sqdist(x, rows, cols, dist, nn))
+    w /= np.bincount(rows, weights=w, minlength=n)[rows]
+    v = sp.csr_matrix((w, cols, expanded.indptr.astype(np.int64)), shape=(n, n))
+    if k2e > 1:
+        qcols = np.sort(nn[:, :k2e], axis=1)  # sorted: identical rows sum in identical order
+        q = sp.csr_matrix(
+            (
+                np.full(n * k2e, 1.0 / k2e),
+                qcols.ravel(),
+                np.arange(0, n * k2e + 1, k2e, dtype=np.int64),
+            ),
+            shape=(n, n),
+        )
+        v = sp.csr_matrix(q @ v)
+    v.sum_duplicates()
+    v.sort_indices()
+    return _jaccard_from_v(v, 1.0 if max_dist is None else float(max_dist))
+
+
+def dbscan_sparse(dist: sp.spmatrix, eps: float, min_samples: int) -> np.ndarray:
+    """DBSCAN (scikit-learn, ``metric="precomputed"``) on a sparse distance matrix.
+
+    The matrix is reduced to its radius graph: stored entries ``<= eps`` (explicit zeros
+    kept), rows sorted by distance. Non-stored pairs count as farther than ``eps``: for a
+    :func:`jaccard_distance` matrix (non-stored = 1) this is exact whenever ``eps < 1``, and
+    the labels equal those of DBSCAN on the densified matrix.
+
+    Args:
+        dist: ``(N, N)`` sparse, non-negative distances.
+        eps: neighbourhood radius (> 0), same units as ``dist``.
+        min_samples: DBSCAN core-point threshold (>= 1), the point itself included.
+
+    Returns:
+        ``(N,)`` int64 labels, ``-1`` = noise.
+    """
+    if not sp.issparse(dist):
+        raise ValueError("dist must be a scipy.sparse matrix (use DBSCAN directly for dense)")
+    if dist.ndim != 2 or dist.shape[0] != dist.shape[1]:
+        raise ValueError(f"dist must be a square matrix; got shape {dist.shape}")
+    eps = float(eps)
+    if not np.isfinite(eps) or eps <= 0:
+        raise ValueError(f"eps must be a finite number > 0; got {eps}")
+    min_samples = _check_k(min_samples, "min_samples")
+    n = dist.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    g = sp.csr_matrix(dist)
+    g.sum_duplicates()
+    if g.data.size and g.data.min() < 0:
+        raise ValueError("dist has negative entries; distances must be >= 0")
+    row_of = np.repeat(np.arange(n, dtype=np.int64), np.diff(g.indptr))
+    keep = g.data <= eps
+    rows, cols, data = row_of[keep], g.indices[keep].astype(np.int64), g.data[keep]
+    order = np.lexsort((cols, data, rows))  # rows sorted by distance, as sklearn prefers
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    radius = sp.csr_matrix((data[order], cols[order], indptr), shape=(n, n))
+    labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(radius)
+    return labels.astype(np.int64)

@@ -1,0 +1,80 @@
+"""Atomic output writing: every file appears whole (temp file in the same folder, then rename)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temp path next to ``path``; rename it over ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def round_floats(obj: Any, digits: int = 4) -> Any:
+    """Round every float in a nested structure (so `dvc metrics diff` shows clean numbers)."""
+    if isinstance(obj, Mapping):
+        return {str(k): round_floats(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [round_floats(v, digits) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        value = float(obj)
+        return None if math.isnan(value) or math.isinf(value) else round(value, digits)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def write_json(path: str | Path, data: Mapping[str, Any], digits: int = 4) -> None:
+    """Write ``data`` as sorted, indented JSON with floats rounded to ``digits``."""
+    with atomic_path(path, ".json") as tmp:
+        tmp.write_text(json.dumps(round_floats(data, digits), indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(
+    path: str | Path, header: Sequence[str], rows: Iterable[Sequence[Any]], digits: int = 4
+) -> None:
+    """Write a CSV file with a header; floats rounded to ``digits``."""
+    with atomic_path(path, ".csv") as tmp:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow(round_floats(list(row), digits))
+
+
+def save_torch(path: str | Path, obj: Any) -> None:
+    """``torch.save`` atomically (plain tensors/dicts, loadable with ``weights_only=True``)."""
+    import torch
+
+    with atomic_path(path, ".pt") as tmp:
+        torch.save(obj, tmp)
+
+
+def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
+    """``np.savez`` atomically (uncompressed, deterministic bytes)."""
+    with atomic_path(path, ".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)

@@ -1,0 +1,94 @@
+"""Backbone: a torchvision ResNet, global average pooling, a BN neck, L2-normalised embedding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
+
+
+class ReidNet(nn.Module):
+    """ResNet encoder for re-ID.
+
+    ``forward(x)`` takes a float batch ``(B, 3, H, W)`` (ImageNet-normalised) and returns
+    ``(z, logits)``: ``z`` the L2-normalised embedding ``(B, D)`` (D = 512 for resnet18/34,
+    2048 for resnet50/101) and ``logits`` ``(B, num_classes)`` from a linear head on the
+    BN-neck feature, or ``None`` when ``num_classes == 0``.
+    """
+
+    def __init__(
+        self,
+        arch: str = "resnet18",
+        last_stride: int = 2,
+        num_classes: int = 0,
+        pretrained: str = "none",
+    ) -> None:
+        super().__init__()
+        if arch not in ARCHS:
+            raise ValueError(f"model.arch = {arch!r}; allowed: {', '.join(ARCHS)}")
+        net = getattr(torchvision.models, arch)(weights=None)
+        load_pretrained(net, arch, pretrained)
+        if last_stride == 1:
+            block = net.layer4[0]
+            strided = block.conv2 if hasattr(block, "conv3") else block.conv1
+            strided.stride = (1, 1)
+            if block.downsample is not None:
+                block.downsample[0].stride = (1, 1)
+        self.body = nn.Sequential(
+            net.conv1,
+            net.bn1,
+            net.relu,
+            net.maxpool,
+            net.layer1,
+            net.layer2,
+            net.layer3,
+            net.layer4,
+        )
+        self.dim = net.fc.in_features
+        self.neck = nn.BatchNorm1d(self.dim)
+        self.neck.bias.requires_grad_(False)
+        self.head = nn.Linear(self.dim, num_classes, bias=False) if num_classes > 0 else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        feat = self.body(x).mean(dim=(2, 3))
+        feat = self.neck(feat)
+        z = F.normalize(feat, dim=1)
+        logits = self.head(feat) if self.head is not None else None
+        return z, logits
+
+
+def load_pretrained(net: nn.Module, arch: str, pretrained: str) -> None:
+    """Load ImageNet weights into a torchvision ResNet.
+
+    ``pretrained``: ``none`` (random init, the default: nothing is downloaded),
+    ``torchvision`` (torchvision's hub weights; needs internet or a filled torch hub cache),
+    or a path to a ``state_dict`` file (``.pth``) of the same architecture.
+    """
+    if pretrained == "none":
+        return
+    if pretrained == "torchvision":
+        weights = torchvision.models.get_model_weights(arch).DEFAULT
+        state = weights.get_state_dict(progress=False)
+    else:
+        path = Path(pretrained)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"model.pretrained = {pretrained!r}: no such file; give a state_dict path, "
+                "'torchvision' or 'none'"
+            )
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+    state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    missing = [m for m in missing if not m.startswith("fc.")]
+    if missing or unexpected:
+        raise ValueError(
+            f"model.pretrained = {pretrained!r} does not fit {arch}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}"
+        )

@@ -1,0 +1,192 @@
+"""Load and validate ``params.yaml`` before any work starts.
+
+Every error names the key, the value and what is allowed, e.g.
+``params.yaml: cluster.eps = -1 is out of range; allowed: a number > 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ParamsError(ValueError):
+    """A parameter in params.yaml is missing, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: type | tuple[type, ...]
+    check: Callable[[Any], bool] | None = None
+    allowed: str = ""
+
+
+def _num(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> Rule:
+    def check(v: Any) -> bool:
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            return False
+        return hi is None or v <= hi
+
+    lo_txt = "" if lo is None else (f"> {lo}" if lo_open else f">= {lo}")
+    hi_txt = "" if hi is None else f"<= {hi}"
+    return Rule((int, float), check, "a number " + " and ".join(t for t in (lo_txt, hi_txt) if t))
+
+
+def _int(lo: int | None = None, hi: int | None = None) -> Rule:
+    def check(v: Any) -> bool:
+        return (lo is None or v >= lo) and (hi is None or v <= hi)
+
+    parts = [t for t in ((f">= {lo}" if lo is not None else ""), (f"<= {hi}" if hi else "")) if t]
+    return Rule(int, check, "an integer " + " and ".join(parts))
+
+
+def _choice(*options: str) -> Rule:
+    return Rule(str, lambda v: v in options, "one of " + ", ".join(options))
+
+
+BOOL = Rule(bool, None, "true or false")
+STR = Rule(str, lambda v: bool(v), "a non-empty string")
+OPTIMIZER = _choice("sgd", "adam")
+SCHEDULE = _choice("cosine", "step", "constant")
+
+
+def _device(v: Any) -> bool:
+    return v in ("auto", "cpu", "cuda") or (
+        isinstance(v, str) and v.startswith("cuda:") and v[5:].isdigit()
+    )
+
+
+SCHEMA: dict[str, Any] = {
+    "ti": _int(0),
+    "k_tilde": _int(1),
+    "k": _int(0),
+    "gamma": _num(0, 1),
+    "lambda": _num(0),
+    "data": {
+        "dataset": _choice("synthetic", "veri776", "veriwild", "vveri901", "vehicleid"),
+        "root": STR,
+        "veriwild_test_size": _int(1),
+        "vehicleid_test_size": _int(1),
+        "vehicleid_seed": _int(0),
+    },
+    "tracklets": {"mode": _choice("vehicle_camera", "frame_gap", "dataset"), "frame_gap": _int(1)},
+    "train": {
+        "seed": _int(0),
+        "device": Rule(str, _device, "auto, cpu, cuda or cuda:N"),
+        "threads": _int(1),
+        "workers": _int(0),
+        "batch_size": _int(2),
+        "cache_images": BOOL,
+    },
+    "model": {
+        "arch": _choice("resnet18", "resnet34", "resnet50", "resnet101"),
+        "pretrained": STR,
+        "last_stride": _int(1, 2),
+        "height": _int(16),
+        "width": _int(16),
+    },
+    "augment": {
+        "flip": _num(0, 1),
+        "pad_crop": _int(0),
+        "color_jitter": _num(0, 1),
+        "random_erasing": _num(0, 1),
+    },
+    "viewpoint": {
+        "labelled_share": _num(0, 1, lo_open=True),
+        "epochs": _int(1),
+        "optimizer": OPTIMIZER,
+        "lr": _num(0, lo_open=True),
+        "schedule": SCHEDULE,
+        "corrupt_share": _num(0, 1),
+        "corrupt_seed": _int(0),
+    },
+    "recognize": {
+        "loss": _choice("ctacl", "ctacl_noda", "vapc", "sscl", "supervised"),
+        "epochs": _int(1),
+        "warmup_epochs": _int(0),
+        "memory_reset_every": _int(0),
+        "temperature": _num(0, lo_open=True),
+        "beta": _num(0, lo_open=True),
+        "optimizer": OPTIMIZER,
+        "lr": _num(0, lo_open=True),
+        "schedule": SCHEDULE,
+    },
+    "cluster": {
+        "method": _choice("combined", "vapc", "ctacl"),
+        "rounds": _int(0),
+        "epochs_per_round": _int(1),
+        "k1": _int(1),
+        "k2": _int(1),
+        "eps": _num(0, lo_open=True),
+        "min_samples": _int(1),
+        "two_period": BOOL,
+        "k_reciprocal": BOOL,
+        "noise_selection": BOOL,
+        "noise_mode": _choice("singleton", "drop"),
+        "beta": _num(0, lo_open=True),
+        "tracklet_weight": _num(0),
+        "optimizer": OPTIMIZER,
+        "lr": _num(0, lo_open=True),
+        "schedule": SCHEDULE,
+    },
+    "evaluate": {
+        "remove_same_camera": BOOL,
+        "rerank": BOOL,
+        "max_rank": _int(1),
+        "block_size": _int(1),
+    },
+}
+
+
+def _check(tree: dict[str, Any], schema: dict[str, Any], prefix: str, source: str) -> None:
+    for key, rule in schema.items():
+        name = f"{prefix}{key}"
+        if key not in tree:
+            raise ParamsError(f"{source}: missing key '{name}'; add it (see README 'Parameters')")
+        value = tree[key]
+        if isinstance(rule, dict):
+            if not isinstance(value, dict):
+                raise ParamsError(f"{source}: '{name}' must be a section (a mapping of keys)")
+            _check(value, rule, name + ".", source)
+            continue
+        # bool is a subclass of int in Python: accept it only where a bool is wanted
+        kind_ok = isinstance(value, rule.kind) and (
+            rule.kind is bool or not isinstance(value, bool)
+        )
+        if not kind_ok or (rule.check is not None and not rule.check(value)):
+            raise ParamsError(
+                f"{source}: {name} = {value!r} is not allowed; allowed: {rule.allowed}"
+            )
+    unknown = sorted(set(tree) - set(schema))
+    if unknown:
+        names = ", ".join(prefix + u for u in unknown)
+        raise ParamsError(f"{source}: unknown key(s) {names}; remove or rename them")
+
+
+def validate(params: dict[str, Any], source: str = "params.yaml") -> dict[str, Any]:
+    """Check ``params`` against :data:`SCHEMA`; return it, or raise :class:`ParamsError`."""
+    if not isinstance(params, dict):
+        raise ParamsError(f"{source}: expected a mapping of parameters at the top level")
+    _check(params, SCHEMA, "", source)
+    if params["recognize"]["warmup_epochs"] > params["recognize"]["epochs"]:
+        raise ParamsError(
+            f"{source}: recognize.warmup_epochs = {params['recognize']['warmup_epochs']} exceeds "
+            f"recognize.epochs = {params['recognize']['epochs']}; allowed: <= epochs"
+        )
+    return params
+
+
+def load(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read and validate a params file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: file not found; run from the repository root")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
+    return validate(params, str(path))

@@ -1,0 +1,184 @@
+"""Shared plumbing of the stage scripts: file locations, params, manifest I/O, models."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import params as params_mod
+from ..imagedata import AugmentConfig, ImageSource
+from ..io import atomic_path
+from ..model import ReidNet
+from ..training import resolve_device, seed_everything, setup_logging
+
+ART = Path("artifacts")
+MANIFEST = ART / "prepare" / "manifest.csv"
+TRACKLETS = ART / "tracklets" / "tracklets.csv"
+VIEWPOINT_DIR = ART / "viewpoint"
+RECOGNIZE_DIR = ART / "recognize"
+CLUSTER_DIR = ART / "cluster"
+CHECKPOINTS = ART / "checkpoints"
+METRICS = Path("metrics")
+PLOTS = Path("plots")
+
+log = logging.getLogger("vreid")
+
+_NULLABLE_INT = ["frame", "view5", "view8", "color", "type"]
+
+
+def start(stage: str) -> dict[str, Any]:
+    """Logging + validated params; exits with a one-line message on a params error."""
+    setup_logging()
+    try:
+        params = params_mod.load("params.yaml")
+    except params_mod.ParamsError as exc:
+        sys.exit(f"[{stage}] {exc}")
+    log.info("[%s] start", stage)
+    return params
+
+
+def write_manifest(df: pd.DataFrame, path: Path = MANIFEST) -> None:
+    with atomic_path(path, ".csv") as tmp:
+        df.to_csv(tmp, index=False, lineterminator="\n")
+
+
+def read_manifest(path: Path = MANIFEST) -> pd.DataFrame:
+    """The manifest written by ``prepare`` (one row per image, see README 'Manifest')."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run `dvc repro prepare` first")
+    df = pd.read_csv(
+        path,
+        dtype={"key": str, "path": str, "split": str, "tracklet": str},
+        keep_default_na=False,
+        na_values={c: [""] for c in _NULLABLE_INT},
+    )
+    for col in _NULLABLE_INT:
+        df[col] = df[col].astype("Int64")
+    df["vid"] = df["vid"].astype(np.int64)
+    df["camid"] = df["camid"].astype(np.int64)
+    return df
+
+
+def train_rows(df: pd.DataFrame) -> np.ndarray:
+    """Row numbers of the train split (int64)."""
+    return np.flatnonzero((df["split"] == "train").to_numpy())
+
+
+def image_source(df: pd.DataFrame, params: dict[str, Any]) -> ImageSource:
+    m, t = params["model"], params["train"]
+    return ImageSource(
+        df["path"].tolist(), m["height"], m["width"], workers=t["workers"], cache=t["cache_images"]
+    )
+
+
+def augment_config(params: dict[str, Any]) -> AugmentConfig:
+    a = params["augment"]
+    return AugmentConfig(a["flip"], a["pad_crop"], a["color_jitter"], a["random_erasing"])
+
+
+def device_and_seed(params: dict[str, Any]) -> torch.device:
+    t = params["train"]
+    seed_everything(t["seed"], t["threads"])
+    return resolve_device(t["device"])
+
+
+def build_model(params: dict[str, Any], num_classes: int = 0) -> ReidNet:
+    m = params["model"]
+    return ReidNet(m["arch"], m["last_stride"], num_classes=num_classes, pretrained=m["pretrained"])
+
+
+def load_model(path: Path, params: dict[str, Any], num_classes: int = 0) -> ReidNet:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the stage that writes it (`dvc repro`)")
+    model = build_model({**params, "model": {**params["model"], "pretrained": "none"}}, num_classes)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model
+
+
+def query_gallery(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    split = df["split"].to_numpy()
+    return np.flatnonzero(split == "query"), np.flatnonzero(split == "gallery")
+
+
+def views_for_eval(df: pd.DataFrame, predicted: np.ndarray | None = None) -> np.ndarray:
+    """Ground-truth view5 where known, else the predicted view (for cross-view metrics)."""
+    truth = df["view5"].to_numpy(dtype="float64", na_value=np.nan)
+    if predicted is None:
+        return np.where(np.isnan(truth), -1, truth).astype(np.int64)
+    return np.where(np.isnan(truth), predicted, truth).astype(np.int64)
+
+
+def retrieval(
+    df: pd.DataFrame,
+    feats: np.ndarray,
+    params: dict[str, Any],
+    views: np.ndarray | None = None,
+    device: torch.device | None = None,
+) -> dict:
+    """Query x gallery retrieval scores of ``feats`` (rows aligned with ``df``)."""
+    from ..evaluation import evaluate_retrieval
+
+    q, g = query_gallery(df)
+    e = params["evaluate"]
+    kw: dict[str, Any] = {}
+    if views is not None:
+        kw = {"q_view": views[q], "g_view": views[g]}
+    return evaluate_retrieval(
+        torch.from_numpy(feats[q]),
+        torch.from_numpy(feats[g]),
+        df["vid"].to_numpy()[q],
+        df["vid"].to_numpy()[g],
+        df["camid"].to_numpy()[q],
+        df["camid"].to_numpy()[g],
+        df["key"].to_numpy()[q],
+        df["key"].to_numpy()[g],
+        max_rank=e["max_rank"],
+        remove_same_camera=e["remove_same_camera"],
+        block_size=e["block_size"],
+        device=device,
+        **kw,
+    )
+
+
+def read_tracklets(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train rows, camera ids, tracklet ids) from the `tracklets` stage, aligned."""
+    if not TRACKLETS.is_file():
+        raise FileNotFoundError(f"{TRACKLETS}: missing; run `dvc repro tracklets` first")
+    t = pd.read_csv(TRACKLETS)
+    rows = t["row"].to_numpy(np.int64)
+    if not np.array_equal(rows, train_rows(df)):
+        raise ValueError(f"{TRACKLETS} does not match {MANIFEST}; re-run `dvc repro tracklets`")
+    return rows, t["camid"].to_numpy(np.int64), t["tracklet"].to_numpy(np.int64)
+
+
+def read_view_predictions(n: int) -> np.ndarray:
+    path = VIEWPOINT_DIR / "predictions.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run `dvc repro viewpoint` first")
+    pred = pd.read_csv(path, usecols=["row", "view5_pred"])
+    if len(pred) != n:
+        raise ValueError(f"{path} has {len(pred)} rows, the manifest {n}; re-run `dvc repro`")
+    return pred["view5_pred"].to_numpy(np.int64)
+
+
+RETRIEVAL_KEYS = (
+    "mAP",
+    "rank1",
+    "rank5",
+    "rank10",
+    "rank20",
+    "mINP",
+    "cross_view_mAP",
+    "cross_view_rank1",
+)
+
+
+def retrieval_summary(r: dict) -> dict:
+    return {k: r[k] for k in RETRIEVAL_KEYS if k in r}

@@ -1,0 +1,182 @@
+"""Stage `viewpoint`: the 5-way viewpoint classifier (VAPC Sec. III-A, Eq. 1).
+
+Trained with cross-entropy on the train images that carry a viewpoint label (a share
+``viewpoint.labelled_share`` of them); predicts a viewpoint for every image. With
+``viewpoint.corrupt_share`` > 0 a share of the predictions is replaced by a wrong view
+(VAPC Fig. 9). Writes ``artifacts/viewpoint/{model.pt,predictions.csv}``,
+``metrics/viewpoint.json`` and ``plots/viewpoint_confusion.{csv,png}``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..io import atomic_path, save_torch, write_csv, write_json
+from ..training import (
+    Checkpoints,
+    FitConfig,
+    Trainable,
+    build_optimizer,
+    build_scheduler,
+    file_digest,
+    fingerprint,
+    fit,
+    predict_logits,
+)
+from ._common import (
+    CHECKPOINTS,
+    MANIFEST,
+    METRICS,
+    PLOTS,
+    VIEWPOINT_DIR,
+    augment_config,
+    build_model,
+    device_and_seed,
+    image_source,
+    log,
+    read_manifest,
+    start,
+)
+from .prepare import VIEW_NAMES
+
+
+def corrupt(pred: np.ndarray, share: float, seed: int, n_views: int = 5) -> np.ndarray:
+    """Replace a random ``share`` of predictions by a uniformly drawn *different* view."""
+    rng = np.random.default_rng(seed)
+    out = pred.copy()
+    n = int(round(share * len(pred)))
+    pick = rng.choice(len(pred), size=n, replace=False)
+    shift = rng.integers(1, n_views, size=n)
+    out[pick] = (out[pick] + shift) % n_views
+    return out
+
+
+def confusion(truth: np.ndarray, pred: np.ndarray, n: int = 5) -> np.ndarray:
+    m = np.zeros((n, n), dtype=np.int64)
+    np.add.at(m, (truth, pred), 1)
+    return m
+
+
+def save_confusion_png(m: np.ndarray, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.6, 4))
+    norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(
+                j,
+                i,
+                str(m[i, j]),
+                ha="center",
+                va="center",
+                color="white" if norm[i, j] > 0.5 else "black",
+                fontsize=8,
+            )
+    ax.set_xticks(range(5), VIEW_NAMES, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(5), VIEW_NAMES, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title("viewpoint confusion (test images)", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path, ".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def main() -> None:
+    params = start("viewpoint")
+    vp, t = params["viewpoint"], params["train"]
+    df = read_manifest(MANIFEST)
+    device = device_and_seed(params)
+    split = df["split"].to_numpy()
+    view = df["view5"].to_numpy(dtype="float64", na_value=np.nan)
+    labelled = np.flatnonzero((split == "train") & ~np.isnan(view))
+    if len(labelled) == 0:
+        sys.exit(
+            "[viewpoint] no train image of this dataset carries a viewpoint label (view5); "
+            "VAPC trains the classifier on VeRi-776's keypoint orientations: add "
+            "keypoint_train.txt to the dataset folder"
+        )
+    rng = np.random.default_rng(t["seed"])
+    used = np.sort(
+        rng.permutation(labelled)[: max(1, math.ceil(vp["labelled_share"] * len(labelled)))]
+    )
+    labels = torch.from_numpy(np.nan_to_num(view, nan=-1).astype(np.int64)).to(device)
+
+    source = image_source(df, params)
+    model = build_model(params, num_classes=5).to(device)
+    opt = build_optimizer(model.parameters(), vp["optimizer"], vp["lr"])
+    sched = build_scheduler(opt, vp["schedule"], vp["epochs"])
+
+    def step(x, idx, epoch):
+        _, logits = model(x)
+        loss = F.cross_entropy(logits, labels[idx])
+        acc = (logits.argmax(1) == labels[idx]).float().mean()
+        return loss, {"loss": loss.item(), "acc": acc.item()}, None
+
+    run = fingerprint(params["model"], params["augment"], vp, t, file_digest(MANIFEST))
+    ckpt = Checkpoints(CHECKPOINTS / "viewpoint", run)
+    cfg = FitConfig(
+        vp["epochs"], t["batch_size"], t["seed"], device, augment_config(params), name="viewpoint"
+    )
+    history = fit(Trainable(model, opt, sched), source, used, cfg, step, checkpoints=ckpt)
+
+    logits = predict_logits(model, source, device)
+    prob = torch.softmax(torch.from_numpy(logits), 1).numpy()
+    pred_clean = prob.argmax(1)
+    pred = (
+        corrupt(pred_clean, vp["corrupt_share"], vp["corrupt_seed"])
+        if vp["corrupt_share"]
+        else pred_clean
+    )
+
+    # Accuracy on labelled test images; a query is also in the gallery in VeRi: count each key once.
+    test = np.flatnonzero((split != "train") & ~np.isnan(view))
+    _, first = np.unique(df["key"].to_numpy()[test], return_index=True)
+    test = test[np.sort(first)]
+    truth = view[test].astype(np.int64)
+    m = confusion(truth, pred[test])
+    per_class = {
+        VIEW_NAMES[v]: float(m[v, v] / m[v].sum()) if m[v].sum() else None for v in range(5)
+    }
+    metrics = {
+        "accuracy": float(np.mean(pred_clean[test] == truth)) if len(test) else None,
+        "accuracy_after_corruption": float(np.mean(pred[test] == truth)) if len(test) else None,
+        "train_accuracy": float(np.mean(pred_clean[used] == view[used])),
+        "per_class_accuracy": per_class,
+        "labelled_train_images": int(len(labelled)),
+        "used_train_images": int(len(used)),
+        "test_images": int(len(test)),
+        "corrupt_share": vp["corrupt_share"],
+        "final_loss": history[-1]["loss"] if history else None,
+    }
+    VIEWPOINT_DIR.mkdir(parents=True, exist_ok=True)
+    save_torch(VIEWPOINT_DIR / "model.pt", model.state_dict())
+    write_csv(
+        VIEWPOINT_DIR / "predictions.csv",
+        ["row", "view5_pred", *[f"p_{n}" for n in VIEW_NAMES]],
+        ([i, int(pred[i]), *prob[i].tolist()] for i in range(len(df))),
+    )
+    write_json(METRICS / "viewpoint.json", metrics)
+    write_csv(
+        PLOTS / "viewpoint_confusion.csv",
+        ["actual", "predicted"],
+        ((VIEW_NAMES[a], VIEW_NAMES[p]) for a, p in zip(truth, pred[test], strict=True)),
+    )
+    save_confusion_png(m, PLOTS / "viewpoint_confusion.png")
+    ckpt.clear()
+    log.info("[viewpoint] test accuracy %s", metrics["accuracy"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Training plumbing shared by the learning stages: device, seeds, optimiser, schedule,
+resumable checkpoints, the epoch loop and feature extraction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .imagedata import AugmentConfig, ImageSource, augment, normalize
+from .io import save_torch
+
+log = logging.getLogger("vreid")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> first CUDA device if present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device = {name!r} but CUDA is not available; use auto or cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    """Seed torch/numpy and fix the CPU thread count (same seed, same machine -> same bits)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.set_num_threads(threads)
+
+
+def build_optimizer(params: Any, name: str, lr: float) -> torch.optim.Optimizer:
+    """SGD (momentum 0.9) or Adam, weight decay 5e-4."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    return torch.optim.Adam(params, lr=lr, weight_decay=5e-4)
+
+
+def build_scheduler(opt: torch.optim.Optimizer, name: str, epochs: int) -> Any:
+    """Per-epoch schedule: cosine to 0, step (x0.1 at 1/2 and 3/4), or constant."""
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
+    if name == "step":
+        milestones = sorted({max(1, epochs // 2), max(1, (3 * epochs) // 4)})
+        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short hash of JSON-serialisable parts (params, input digests) naming a training run."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+class Checkpoints:
+    """One resumable checkpoint per run, saved after each epoch under ``folder``.
+
+    A checkpoint is reused only if its fingerprint (params + inputs) matches, so a stale
+    checkpoint from other settings is never resumed. Removed when the run completes.
+    """
+
+    def __init__(self, folder: str | Path, run_id: str) -> None:
+        self.path = Path(folder) / f"{run_id}.pt"
+
+    def load(self) -> dict[str, Any] | None:
+        if not self.path.is_file():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        log.info("resuming from %s (epoch %d done)", self.path, state["epoch"] + 1)
+        return state
+
+    def save(self, state: dict[str, Any]) -> None:
+        save_torch(self.path, state)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+PostStep = Callable[[], None] | None
+StepFn = Callable[
+    [torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, dict[str, float], PostStep]
+]
+
+
+@dataclass
+class FitConfig:
+    epochs: int
+    batch_size: int
+    seed: int
+    device: torch.device
+    augment: AugmentConfig
+    name: str = "train"
+    progress: bool = True
+
+
+@dataclass
+class Trainable:
+    """What the loop needs: model, optimiser, schedule, extra state (memories) to checkpoint."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    extra: dict[str, Any] = field(default_factory=dict)  # name -> object with state_dict()
+
+
+def fit(
+    t: Trainable,
+    source: ImageSource,
+    indices: np.ndarray,
+    cfg: FitConfig,
+    step: StepFn,
+    before_epoch: Callable[[int], None] | None = None,
+    checkpoints: Checkpoints | None = None,
+) -> list[dict[str, float]]:
+    """Train for ``cfg.epochs`` epochs over the images ``indices`` of ``source``.
+
+    ``step(x, idx, epoch) -> (loss, parts, post)`` computes the loss of an augmented batch
+    ``x`` of dataset images ``idx``; ``post()`` (or None) runs after the optimiser step, under
+    ``torch.no_grad()`` (memory updates); ``before_epoch(epoch)`` runs first in each epoch
+    (e.g. CTAM re-extraction). Returns the per-epoch history (mean of each loss part).
+    """
+    history: list[dict[str, float]] = []
+    start = 0
+    if checkpoints is not None and (state := checkpoints.load()) is not None:
+        t.model.load_state_dict(state["model"])
+        t.optimizer.load_state_dict(state["optimizer"])
+        t.scheduler.load_state_dict(state["scheduler"])
+        for name, obj in t.extra.items():
+            obj.load_state_dict(state["extra"][name])
+        history = [dict(h) for h in state["history"]]
+        start = state["epoch"] + 1
+    indices = np.asarray(indices, dtype=np.int64)
+    for epoch in range(start, cfg.epochs):
+        if before_epoch is not None:
+            before_epoch(epoch)
+        t.model.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        order = indices[torch.randperm(len(indices), generator=gen).numpy()]
+        sums: dict[str, float] = {}
+        n = 0
+        began = time.time()
+        batches = source.batches(order, cfg.batch_size, drop_last=True)
+        total = len(order) // cfg.batch_size if len(order) >= cfg.batch_size else 1
+        bar = tqdm(
+            batches,
+            total=total,
+            desc=f"{cfg.name} {epoch + 1}/{cfg.epochs}",
+            disable=not cfg.progress,
+            leave=False,
+            mininterval=2.0,
+        )
+        for x, idx in bar:
+            x = augment(x.to(cfg.device), cfg.augment, gen)
+            idx = idx.to(cfg.device)
+            loss, parts, post = step(x, idx, epoch)
+            t.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            t.optimizer.step()
+            if post is not None:
+                with torch.no_grad():
+                    post()
+            for key, value in parts.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            n += 1
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+        t.scheduler.step()
+        record = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
+        record["seconds"] = time.time() - began
+        history.append(record)
+        log.info(
+            "%s epoch %d/%d  %s  (%.1f s)",
+            cfg.name,
+            epoch + 1,
+            cfg.epochs,
+            "  ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds")),
+            record["seconds"],
+        )
+        if checkpoints is not None:
+            checkpoints.save(
+                {
+                    "epoch": epoch,
+                    "model": t.model.state_dict(),
+                    "optimizer": t.optimizer.state_dict(),
+                    "scheduler": t.scheduler.state_dict(),
+                    "extra": {k: obj.state_dict() for k, obj in t.extra.items()},
+                    "history": history,
+                }
+            )
+    return history
+
+
+@torch.no_grad()
+def extract_features(
+    model: nn.Module,
+    source: ImageSource,
+    device: torch.device,
+    batch_size: int = 256,
+    indices: np.ndarray | None = None,
+) -> np.ndarray:
+    """L2-normalised embeddings ``(N, D)`` float32 of the images (no augmentation)."""
+    model.eval()
+    order = np.arange(len(source)) if indices is None else np.asarray(indices, dtype=np.int64)
+    out: list[np.ndarray] = []
+    for x, _ in source.batches(order, batch_size):
+        z, _ = model(normalize(x.to(device)))
+        out.append(z.float().cpu().numpy())
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(out).astype(np.float32, copy=False)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, source: ImageSource, device: torch.device, batch_size: int = 256
+) -> np.ndarray:
+    """Classifier logits ``(N, C)`` of all images."""
+    model.eval()
+    out = []
+    for x, _ in source.batches(np.arange(len(source)), batch_size):
+        _, logits = model(normalize(x.to(device)))
+        out.append(logits.float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

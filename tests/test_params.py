@@ -1,0 +1,69 @@
+"""params.yaml validation: every error names the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from vreid import params as P
+
+
+@pytest.fixture()
+def good(repo_root):
+    return yaml.safe_load((repo_root / "params.yaml").read_text())
+
+
+def test_committed_params_are_valid(good):
+    assert P.validate(copy.deepcopy(good))["ti"] == good["ti"]
+
+
+@pytest.mark.parametrize(
+    "path, value, expect",
+    [
+        (("ti",), -1, r"ti = -1 .*integer >= 0"),
+        (("ti",), True, r"ti = True"),
+        (("gamma",), 1.5, r"gamma = 1.5 .*<= 1"),
+        (("lambda",), "x", r"lambda = 'x'"),
+        (("cluster", "eps"), 0, r"cluster.eps = 0 .*> 0"),
+        (("recognize", "loss"), "triplet", r"recognize.loss = 'triplet'.*ctacl"),
+        (("train", "device"), "gpu", r"train.device = 'gpu'.*cuda:N"),
+        (("model", "arch"), "vgg", r"model.arch = 'vgg'"),
+    ],
+)
+def test_bad_values_are_named(good, path, value, expect):
+    bad = copy.deepcopy(good)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(P.ParamsError, match=expect):
+        P.validate(bad)
+
+
+def test_missing_and_unknown_keys(good):
+    bad = copy.deepcopy(good)
+    del bad["cluster"]["k1"]
+    with pytest.raises(P.ParamsError, match=r"missing key 'cluster.k1'"):
+        P.validate(bad)
+    bad = copy.deepcopy(good)
+    bad["cluster"]["k3"] = 1
+    with pytest.raises(P.ParamsError, match=r"unknown key\(s\) cluster.k3"):
+        P.validate(bad)
+
+
+def test_warmup_longer_than_training(good):
+    bad = copy.deepcopy(good)
+    bad["recognize"]["warmup_epochs"] = bad["recognize"]["epochs"] + 1
+    with pytest.raises(P.ParamsError, match="warmup_epochs"):
+        P.validate(bad)
+
+
+def test_load_reports_file(tmp_path):
+    with pytest.raises(P.ParamsError, match="file not found"):
+        P.load(tmp_path / "nope.yaml")
+    f = tmp_path / "p.yaml"
+    f.write_text("ti: [1,\n")
+    with pytest.raises(P.ParamsError, match="not valid YAML"):
+        P.load(f)

@@ -1,0 +1,160 @@
+"""End to end: copy the repository into a temp dir, make it a git repo, and drive DVC there
+on the `tiny` synthetic preset: `dvc repro` of every stage, a second `dvc repro` that does
+nothing, determinism of the data stages, `dvc exp run -S ti=...` re-running only `cluster`
+and `evaluate`, and `dvc metrics diff`.
+
+Never runs DVC in the developer's checkout (DVC locks do not wait)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+TINY_PARAMS = {
+    "ti": 20,
+    "train": {"batch_size": 16, "workers": 0},
+    "model": {"height": 32, "width": 32},
+    "viewpoint": {"epochs": 2},
+    "recognize": {"epochs": 2, "warmup_epochs": 1, "memory_reset_every": 0},
+    "cluster": {"rounds": 2, "epochs_per_round": 1, "min_samples": 2, "k1": 6, "k2": 2},
+}
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for var in ("DVC_SITE_CACHE_DIR", "DVC_GLOBAL_CONFIG_DIR", "DVC_SYSTEM_CONFIG_DIR"):
+        (tmp / var).mkdir()
+        env[var] = str(tmp / var)
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+        PATH=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+    )
+    return env
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_repo(tmp_path_factory, repo_root) -> tuple[Path, dict[str, str]]:
+    """A git repo holding the project's tracked + untracked-not-ignored files, set to `tiny`."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = _env(tmp)
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    repo = tmp / "repo"
+    for name in filter(None, files):
+        src = repo_root / name
+        if src.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, repo / name)
+    (repo / "data" / "source" / "synth.yaml").write_text("preset: tiny\nseed: 0\n")
+    params = _merge(yaml.safe_load((repo / "params.yaml").read_text()), TINY_PARAMS)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # The clone's own sources, not the developer checkout's editable install.
+    env["PYTHONPATH"] = str(repo / "src")
+    dvc = [sys.executable, "-m", "dvc"]
+    _run(["git", "init", "-q", "-b", "main"], repo, env)
+    for stale in ("dvc.lock",):
+        (repo / stale).unlink(missing_ok=True)
+    _run(dvc + ["commit", "-f", "-q", "data.dvc"], repo, env)
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "commit", "-q", "-m", "tiny"], repo, env)
+    return repo, env
+
+
+def test_repro_tiny_end_to_end(tiny_repo):
+    repo, env = tiny_repo
+    dvc = [sys.executable, "-m", "dvc"]
+    out = _run(dvc + ["repro"], repo, env)
+    for stage in (
+        "synthesize",
+        "prepare",
+        "tracklets",
+        "viewpoint",
+        "recognize",
+        "cluster",
+        "evaluate",
+    ):
+        assert f"Running stage '{stage}'" in out, out[-3000:]
+    for name in ("data", "tracklets", "viewpoint", "recognize", "cluster", "eval"):
+        assert (repo / "metrics" / f"{name}.json").is_file(), name
+    ev = json.loads((repo / "metrics" / "eval.json").read_text())
+    assert 0.0 <= ev["mAP"] <= 1.0 and 0.0 <= ev["rank1"] <= 1.0
+    rounds = (repo / "plots" / "rounds.csv").read_text().splitlines()
+    assert rounds[0].startswith("round,ami") and len(rounds) == 1 + 3  # round 0 + 2 rounds
+    assert len((repo / "plots" / "cmc.csv").read_text().splitlines()) == 21
+    assert (repo / "plots" / "synth_contact_sheet.png").stat().st_size > 0
+
+    # A second repro does nothing.
+    again = _run(dvc + ["repro"], repo, env)
+    assert "Running stage" not in again, again
+
+    _run(["git", "add", "-A"], repo, env)
+    _run(["git", "commit", "-q", "-m", "results"], repo, env)
+
+    # The data stages are deterministic: forced re-runs leave git clean.
+    _run(dvc + ["repro", "-f", "-s", "synthesize"], repo, env)
+    _run(dvc + ["repro", "-f", "-s", "prepare"], repo, env)
+    _run(dvc + ["repro", "-f", "-s", "tracklets"], repo, env)
+    status = _run(["git", "status", "--porcelain"], repo, env)
+    assert status.strip() == "", status
+
+    # Editing the generator spec invalidates everything downstream.
+    spec = repo / "data" / "source" / "synth.yaml"
+    spec.write_text("preset: tiny\nseed: 1\n")
+    st = _run(dvc + ["status", "data.dvc", "synthesize"], repo, env)
+    assert "changed" in st or "modified" in st, st
+    _run(["git", "checkout", "data/source/synth.yaml"], repo, env)
+
+    # A ti sweep re-runs only cluster and evaluate; metrics diff shows it.
+    exp = _run(dvc + ["exp", "run", "-S", "ti=60"], repo, env)
+    ran = {
+        s
+        for s in (
+            "synthesize",
+            "prepare",
+            "tracklets",
+            "viewpoint",
+            "recognize",
+            "cluster",
+            "evaluate",
+        )
+        if f"Running stage '{s}'" in exp
+    }
+    assert ran == {"cluster", "evaluate"}, exp[-3000:]
+    diff = _run(dvc + ["metrics", "diff", "--md"], repo, env)
+    assert "tau" in diff, diff
