@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks, each side by side with a plain reference (see README)."""
