@@ -88,6 +88,20 @@ VERI_TEST = [
     ("0004_c003_00000905_1.jpg", 1, 9, 2, "0004_c003_00000900_0.jpg"),
 ]
 VERI_QUERY = ["0004_c003_00000900_0.jpg", "0003_c001_00000010_0.jpg"]
+# optional validation split (vehicles 5 and 6, disjoint from train and test): name, color,
+# type, view8 (name_val.txt order); the val queries are copies of val gallery images
+VERI_VAL = [
+    ("0006_c003_00000800_0.jpg", 2, 4, 6),
+    ("0005_c001_00000200_0.jpg", 5, 3, 0),
+    ("0005_c002_00000400_0.jpg", 5, 3, 1),
+    ("0005_c002_00000405_1.jpg", 5, 3, 1),
+    ("0006_c001_00000990_0.jpg", 2, 4, 7),
+]
+VERI_VAL_QUERY = [
+    "0005_c002_00000405_1.jpg",
+    "0006_c003_00000800_0.jpg",
+    "0005_c001_00000200_0.jpg",
+]
 
 
 def _veri_parse(name: str) -> tuple[int, int, int]:
@@ -117,8 +131,14 @@ def _keypoint_line(folder: str, name: str, view8: int) -> str:
     return f"VeRi/{folder}/{name} {coords} {view8}"
 
 
-def write_veri776(root: Path, omit: Iterable[str] = (), images: bool = True) -> dict:
-    """Write a small VeRi-776 tree; return {"records", "gt", "jk"} (gt/jk 0-based)."""
+def write_veri776(
+    root: Path, omit: Iterable[str] = (), images: bool = True, val: bool = False
+) -> dict:
+    """Write a small VeRi-776 tree; return {"records", "gt", "jk"} (gt/jk 0-based).
+
+    ``val``: also write the optional validation split (name_val_query.txt, name_val.txt,
+    image_val_query/, image_val/, val_label.xml, keypoint_val.txt) and its records.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     omit = set(omit)
@@ -163,6 +183,20 @@ def write_veri776(root: Path, omit: Iterable[str] = (), images: bool = True) -> 
         jk.append(j)
     write("gt_index.txt", "".join(" ".join(str(i + 1) for i in g) + " \n" for g in gt))
     write("jk_index.txt", "".join(" ".join(str(i + 1) for i in j) + "\n" for j in jk))
+
+    if val:
+        write("name_val.txt", "\n".join(t[0] for t in VERI_VAL) + "\n")
+        write("name_val_query.txt", "\n".join(VERI_VAL_QUERY) + "\n")
+        write("val_label.xml", _xml_bytes([(n, c, t) for n, c, t, _ in VERI_VAL]))
+        write(
+            "keypoint_val.txt",
+            "\n".join(_keypoint_line("image_val", n, v) for n, _, _, v in VERI_VAL) + "\n",
+        )
+        if images:
+            for name, *_ in VERI_VAL:
+                write_image(root / "image_val" / name)
+            for name in VERI_VAL_QUERY:
+                write_image(root / "image_val_query" / name)
 
     if images:
         for name, *_ in VERI_TRAIN:
@@ -218,6 +252,32 @@ def write_veri776(root: Path, omit: Iterable[str] = (), images: bool = True) -> 
                     "type": (vtype or None) if has_xml_test else None,
                 }
             )
+    if val:
+        has_xml_val = "val_label.xml" not in omit
+        has_kp_val = "keypoint_val.txt" not in omit
+        by_val_name = {t[0]: t for t in VERI_VAL}
+        for split, folder, names in (
+            ("val_query", "image_val_query", VERI_VAL_QUERY),
+            ("val_gallery", "image_val", [t[0] for t in VERI_VAL]),
+        ):
+            for name in names:
+                _, color, vtype, view8 = by_val_name[name]
+                vid, cam, frame = _veri_parse(name)
+                records.append(
+                    {
+                        "key": name,
+                        "path": os.path.join(str(root), folder, name),
+                        "split": split,
+                        "vid": vid,
+                        "camid": cam,
+                        "frame": frame,
+                        "tracklet": "",
+                        "view5": VIEW8_TO_VIEW5[view8] if has_kp_val else None,
+                        "view8": view8 if has_kp_val else None,
+                        "color": color if has_xml_val else None,
+                        "type": (vtype or None) if has_xml_val else None,
+                    }
+                )
     return {"records": records, "gt": gt, "jk": jk}
 
 

@@ -15,6 +15,8 @@ from tests.fixtures_layouts import (
     VEHICLEID_TRAIN,
     VERI_QUERY,
     VERI_TEST,
+    VERI_VAL,
+    VERI_VAL_QUERY,
     VERIWILD_INFO,
     expected_frame,
     replace_line,
@@ -73,6 +75,78 @@ def test_veri776_exact_table(tmp_path):
     # root kept as given (str root)
     df2 = _read_quietly(read_veri776, str(tmp_path / "VeRi"))
     assert df2.path.iloc[0].startswith(str(tmp_path / "VeRi") + "/image_train/")
+
+
+def test_veri776_without_val_files_has_no_val_split(tmp_path):
+    write_veri776(tmp_path)
+    df = _read_quietly(read_veri776, tmp_path)
+    assert set(df.split) == {"train", "query", "gallery"}
+
+
+def test_veri776_val_split_exact_table(tmp_path):
+    spec = write_veri776(tmp_path, val=True)
+    df = _read_quietly(read_veri776, tmp_path)
+    pd.testing.assert_frame_equal(df, expected_frame(spec["records"]))
+    assert df.split.drop_duplicates().tolist() == [
+        "train",
+        "query",
+        "gallery",
+        "val_query",
+        "val_gallery",
+    ]
+    vq = df[df.split == "val_query"]
+    vg = df[df.split == "val_gallery"]
+    assert vq.key.tolist() == VERI_VAL_QUERY  # list-file order
+    assert vg.key.tolist() == [t[0] for t in VERI_VAL]
+    assert set(vq.key) <= set(vg.key)  # a val query and its gallery copy share the key
+    assert vq.path.str.contains("/image_val_query/").all()
+    assert vg.path.str.contains("/image_val/").all()
+    val_ids = set(vg.vid)
+    assert val_ids == {5, 6}
+    assert not val_ids & set(df.loc[df.split.isin(["train", "query", "gallery"]), "vid"])
+    validate_manifest(df)
+
+
+@pytest.mark.parametrize(
+    "omitted, lost",
+    [("val_label.xml", "colour and type"), ("keypoint_val.txt", "viewpoints")],
+)
+def test_veri776_val_missing_side_file(tmp_path, omitted, lost):
+    spec = write_veri776(tmp_path, omit=[omitted], val=True)
+    with pytest.warns(MissingSideFileWarning, match=rf"{omitted}.*{lost}.*val_query"):
+        df = read_veri776(tmp_path)
+    pd.testing.assert_frame_equal(df, expected_frame(spec["records"]))
+
+
+def test_veri776_val_lists_absent_lists_folders(tmp_path):
+    spec = write_veri776(tmp_path, omit=["name_val.txt", "name_val_query.txt"], val=True)
+    with pytest.warns(MissingSideFileWarning, match="name_val"):
+        df = read_veri776(tmp_path)
+    assert df[df.split == "val_query"].key.tolist() == sorted(VERI_VAL_QUERY)
+    assert df[df.split == "val_gallery"].key.tolist() == sorted(t[0] for t in VERI_VAL)
+    exp = expected_frame(spec["records"])
+    keep = ~df.split.str.startswith("val_")
+    pd.testing.assert_frame_equal(
+        df[keep].reset_index(drop=True), exp[~exp.split.str.startswith("val_")]
+    )
+
+
+@pytest.mark.parametrize(
+    "present, missing",
+    [
+        (("name_val_query.txt", "image_val_query"), ("name_val.txt", "image_val")),
+        (("name_val.txt", "image_val"), ("name_val_query.txt", "image_val_query")),
+    ],
+)
+def test_veri776_half_val_split_names_missing_file(tmp_path, present, missing):
+    write_veri776(tmp_path, omit=[missing[0]], val=True)
+    shutil.rmtree(tmp_path / missing[1])
+    with pytest.raises(FileNotFoundError, match=rf"{present[0]} exists but .*{missing[0]}"):
+        read_veri776(tmp_path)
+    # the folder alone also counts as present
+    (tmp_path / present[0]).unlink()
+    with pytest.raises(FileNotFoundError, match=rf"{present[1]} exists but .*{missing[0]}"):
+        read_veri776(tmp_path)
 
 
 def test_veri776_xml_really_is_gbk(tmp_path):
@@ -581,6 +655,7 @@ def test_validate_manifest_catches_problems(tmp_path):
         (broken(lambda d: d.__setitem__("frame", d.frame.astype("float64"))), "nullable Int64"),
         (broken(lambda d: d.loc.__setitem__((0, "split"), "test")), "value 'test'"),
         (good.iloc[::-1].reset_index(drop=True), "ordered train, then query"),
+        (broken(lambda d: d.loc.__setitem__((0, "split"), "val_query")), "ordered train"),
         (broken(lambda d: d.loc.__setitem__((1, "key"), d.key[0])), "appears twice"),
         (broken(lambda d: d.loc.__setitem__((0, "view5"), 2)), "disagree"),
         (broken(lambda d: d.loc.__setitem__((0, "view8"), 9)), "'view8' must lie in 0..7"),
@@ -591,4 +666,10 @@ def test_validate_manifest_catches_problems(tmp_path):
             validate_manifest(df)
     with pytest.raises(ValueError, match="DataFrame"):
         validate_manifest(good.to_dict())
+    # the validation splits are accepted after gallery, in SPLITS order
+    val = expected_frame(write_veri776(tmp_path / "val", val=True)["records"])
+    validate_manifest(val)
+    swapped = pd.concat([val[val.split == "val_gallery"], val[val.split != "val_gallery"]])
+    with pytest.raises(ValueError, match="then val_query, then val_gallery"):
+        validate_manifest(swapped.reset_index(drop=True))
     assert len(VERI_TEST) == 6

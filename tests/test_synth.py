@@ -82,14 +82,21 @@ def test_layout_files_exist(tiny):
         "list_type.txt",
         "keypoint_train.txt",
         "keypoint_test.txt",
+        "image_val",
+        "image_val_query",
+        "name_val.txt",
+        "name_val_query.txt",
+        "val_label.xml",
+        "keypoint_val.txt",
         "synth_meta.csv",
     ):
         assert (tiny / name).exists(), name
-    for split in ("train", "query", "test"):
+    for split in ("train", "query", "test", "val", "val_query"):
         names = _lines(tiny / f"name_{split}.txt")
         assert names == sorted(names)
         assert all(NAME_RE.match(n) for n in names)
         assert sorted(os.listdir(tiny / f"image_{split}")) == names
+    assert (tiny / "val_label.xml").read_bytes().decode("gbk").count("<ValImages ") == 1
     head = (tiny / "train_label.xml").read_bytes()[:60]
     assert head.startswith(b'<?xml version="1.0" encoding="gb2312"?>')
     assert _lines(tiny / "list_color.txt")[0] == "1 yellow"
@@ -100,7 +107,14 @@ def test_layout_files_exist(tiny):
 def test_roundtrip_through_veri_reader(tiny, meta):
     readers = pytest.importorskip("vreid.data.readers")
     df = readers.read_veri776(tiny)
-    split_map = {"train": "train", "query": "query", "gallery": "test"}
+    split_map = {
+        "train": "train",
+        "query": "query",
+        "gallery": "test",
+        "val_query": "val_query",
+        "val_gallery": "val",
+    }
+    assert set(df["split"]) == set(split_map)
     for rsplit, msplit in split_map.items():
         got = df[df["split"] == rsplit].sort_values("key").reset_index(drop=True)
         want = meta[meta["split"] == msplit].sort_values("name").reset_index(drop=True)
@@ -120,7 +134,11 @@ def test_roundtrip_through_veri_reader(tiny, meta):
 
 def test_meta_matches_file_names_and_xml(tiny, meta):
     # independent parse of the names and the XML (plain regex)
-    for split, xml in (("train", "train_label.xml"), ("test", "test_label.xml")):
+    for split, xml in (
+        ("train", "train_label.xml"),
+        ("test", "test_label.xml"),
+        ("val", "val_label.xml"),
+    ):
         text = (tiny / xml).read_bytes().decode("gbk")
         items = re.findall(
             r'imageName="([^"]+)" vehicleID="(\d+)" cameraID="c(\d+)" colorID="(\d+)" '
@@ -147,6 +165,7 @@ def test_keypoint_files(tiny, meta):
     for split, fname, folder in (
         ("train", "keypoint_train.txt", "image_train"),
         ("test", "keypoint_test.txt", "image_test"),
+        ("val", "keypoint_val.txt", "image_val"),
     ):
         m = meta[meta["split"] == split].set_index("name")
         lines = _lines(tiny / fname)
@@ -245,6 +264,42 @@ def test_every_query_has_cross_camera_match(tiny):
         assert np.all(np.diff(frames) == 5)
 
 
+def test_val_split_queries_and_ids(tiny, meta):
+    val = _lines(tiny / "name_val.txt")
+    vq = _lines(tiny / "name_val_query.txt")
+    assert len(vq) > 0 and set(vq) <= set(val)
+    vid_cam = [NAME_RE.match(n).groups()[:2] for n in val]
+    # exactly one val query per val (vid, camera) group; queries are byte copies
+    assert sorted(NAME_RE.match(n).groups()[:2] for n in vq) == sorted(set(vid_cam))
+    for name in vq:
+        assert (tiny / "image_val_query" / name).read_bytes() == (
+            tiny / "image_val" / name
+        ).read_bytes()
+    # val identities come after the test ones and are disjoint from train and test
+    spec = PRESETS["tiny"]
+    n_tr, n_te = spec["n_train_ids"], spec["n_test_ids"]
+    val_ids = {int(v) for v, _ in vid_cam}
+    assert val_ids == set(range(n_tr + n_te + 1, n_tr + n_te + spec["n_val_ids"] + 1))
+    # synth_meta.csv mirrors test/query with val/val_query
+    assert set(meta["split"]) == {"train", "query", "test", "val_query", "val"}
+    assert sorted(meta.loc[meta["split"] == "val", "name"]) == val
+    assert sorted(meta.loc[meta["split"] == "val_query", "name"]) == vq
+    assert meta.loc[meta["split"] == "val_query", "is_query"].all()
+
+
+def test_no_val_files_without_val_ids(tmp_path):
+    out = tmp_path / "noval"
+    spec = {"preset": "tiny", "n_train_ids": 1, "n_test_ids": 1, "n_val_ids": 0}
+    summary = generate(spec, out, workers=1)
+    assert summary["n_val_images"] == summary["n_val_query_images"] == summary["n_val_ids"] == 0
+    assert not [p for p in os.listdir(out) if "val" in p]
+    meta = pd.read_csv(out / "synth_meta.csv")
+    assert set(meta["split"]) == {"train", "query", "test"}
+    readers = pytest.importorskip("vreid.data.readers")
+    df = readers.read_veri776(out)
+    assert set(df["split"]) == {"train", "query", "gallery"}
+
+
 # --------------------------------------------------------------------------------------------
 # 3. histograms near the preset (plans only, no rendering)
 
@@ -255,7 +310,7 @@ def test_plan_histograms(preset):
     spec = PRESETS[preset]
     ids = plan.drop_duplicates("vid")
     n = len(ids)
-    assert n == spec["n_train_ids"] + spec["n_test_ids"]
+    assert n == spec["n_train_ids"] + spec["n_test_ids"] + spec["n_val_ids"]
 
     def near(share: float, target: float, n_eff: int, what: str) -> None:
         tol = 4.0 * np.sqrt(target * (1 - target) / n_eff) + 0.01
@@ -289,10 +344,34 @@ def test_plan_histograms(preset):
     assert cams.min() >= 2 and cams.max() <= min(spec["cams_per_id"][1], spec["n_cameras"])
     tr = set(plan.loc[plan["split"] == "train", "vid"])
     te = set(plan.loc[plan["split"] == "test", "vid"])
+    va = set(plan.loc[plan["split"] == "val", "vid"])
+    n_tt = spec["n_train_ids"] + spec["n_test_ids"]
     assert tr == set(range(1, spec["n_train_ids"] + 1))
-    assert te == set(range(spec["n_train_ids"] + 1, n + 1))
+    assert te == set(range(spec["n_train_ids"] + 1, n_tt + 1))
+    assert va == set(range(n_tt + 1, n + 1))
     assert plan["name"].is_unique
-    assert plan.loc[plan["split"] == "test"].groupby(["vid", "camid"])["is_query"].sum().eq(1).all()
+    for split in ("test", "val"):
+        part = plan.loc[plan["split"] == split]
+        assert part.groupby(["vid", "camid"])["is_query"].sum().eq(1).all()
+    assert not plan.loc[plan["split"] == "train", "is_query"].any()
+
+
+def test_train_and_test_do_not_depend_on_n_val_ids():
+    base = sample_dataset_plan({"preset": "tiny", "n_val_ids": 0})
+    assert set(base["split"]) == {"train", "test"}
+    for n_val in (PRESETS["tiny"]["n_val_ids"], 9):
+        plan = sample_dataset_plan({"preset": "tiny", "n_val_ids": n_val})
+        val = plan[plan["split"] == "val"]
+        assert val["vid"].nunique() == n_val
+        pd.testing.assert_frame_equal(
+            plan[plan["split"] != "val"].reset_index(drop=True), base, check_exact=True
+        )
+        assert (plan["split"] == "val").to_numpy()[len(base) :].all()  # val rows come last
+    # val near-twins are drawn among val originals only
+    world = build_world({"preset": "tiny", "n_val_ids": 40, "twin_share": 0.5})
+    val_twins = [i for i in world["identities"].values() if i["split"] == "val" and i["twin_of"]]
+    assert val_twins
+    assert all(world["identities"][t["twin_of"]]["split"] == "val" for t in val_twins)
 
 
 def test_plan_sizes_and_knobs():
@@ -479,6 +558,8 @@ def test_determinism_and_atomic_replace(tiny, tmp_path, monkeypatch):
         ("preset: tiny\nimage_size: [8, 64]\n", "image_size"),
         ("preset: tiny\nframes: [6, 4]\n", "frames"),
         ("preset: tiny\nseed: -1\n", "seed"),
+        ("preset: tiny\nn_val_ids: -1\n", "n_val_ids"),
+        ("preset: tiny\nn_val_ids: 2.0\n", "n_val_ids"),
     ],
 )
 def test_bad_spec_names_file_and_key(tmp_path, text, key):
@@ -506,6 +587,11 @@ def test_spec_loading_and_presets(tmp_path):
         load_spec(path)
     with pytest.raises(ValueError, match="n_train_ids"):
         resolve_spec({"n_train_ids": 9000, "n_test_ids": 1000})
+    with pytest.raises(ValueError, match="'n_val_ids' = 10000 exceed 9999"):
+        resolve_spec({"n_train_ids": 9000, "n_test_ids": 900, "n_val_ids": 100})
+    assert resolve_spec({"n_train_ids": 9000, "n_test_ids": 900, "n_val_ids": 99})
+    assert (PRESETS["default"]["n_test_ids"], PRESETS["default"]["n_val_ids"]) == (120, 80)
+    assert [PRESETS[p]["n_val_ids"] for p in ("tiny", "medium", "veri")] == [4, 100, 100]
     with pytest.raises(ValueError, match="workers"):
         generate({"preset": "tiny"}, tmp_path / "x", workers=-1)
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from vreid.imagedata import AugmentConfig, ImageLoadError, ImageSource, augment, load_image
+from vreid.imagedata import (
+    MEAN,
+    STD,
+    AugmentConfig,
+    ImageLoadError,
+    ImageSource,
+    augment,
+    load_image,
+)
 from vreid.io import write_json
 from vreid.model import ReidNet
 from vreid.training import Checkpoints, FitConfig, Trainable, build_optimizer, build_scheduler, fit
@@ -33,6 +42,43 @@ def test_augment_is_seeded_and_shaped():
     c = augment(x, cfg, torch.Generator().manual_seed(2))
     assert a.shape == (6, 3, 32, 32) and a.dtype == torch.float32
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def _augment_loop_reference(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator):
+    """Per-sample loops drawing the same random numbers in the same order as `augment`."""
+    b, _, h, w = x.shape
+    x = x.float() / 255.0
+    flip = torch.rand(b, generator=gen) < cfg.flip
+    x = torch.stack([xi.flip(-1) if f else xi for xi, f in zip(x, flip, strict=True)])
+    p = cfg.pad_crop
+    padded = torch.nn.functional.pad(x, (p, p, p, p))
+    offs = torch.randint(0, 2 * p + 1, (b, 2), generator=gen).tolist()
+    x = torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offs)])
+    assert cfg.color_jitter == 0
+    x = (x - MEAN) / STD
+    erase = (torch.rand(b, generator=gen) < cfg.random_erasing).tolist()
+    area = (0.02 + torch.rand(b, generator=gen) * 0.2).double().tolist()
+    u = torch.rand(b, generator=gen).double().tolist()
+    pos = torch.rand(b, 2, generator=gen).double().tolist()
+    for i in range(b):
+        if not erase[i]:
+            continue
+        aspect = math.exp(math.log(0.3) + u[i] * math.log(1 / 0.09))
+        eh = min(h, max(1, round(math.sqrt(area[i] * h * w * aspect))))
+        ew = min(w, max(1, round(math.sqrt(area[i] * h * w / aspect))))
+        y0 = int(pos[i][0] * (h - eh + 1))
+        x0 = int(pos[i][1] * (w - ew + 1))
+        x[i, :, y0 : y0 + eh, x0 : x0 + ew] = 0.0
+    return x
+
+
+def test_vectorised_augment_matches_per_sample_loops():
+    x = torch.randint(0, 256, (32, 3, 20, 16), dtype=torch.uint8)
+    cfg = AugmentConfig(flip=0.5, pad_crop=3, color_jitter=0.0, random_erasing=0.7)
+    fast = augment(x, cfg, torch.Generator().manual_seed(5))
+    ref = _augment_loop_reference(x, cfg, torch.Generator().manual_seed(5))
+    assert torch.allclose(fast, ref, atol=1e-6)
+    assert (fast == 0).any()  # some rectangles were erased
 
 
 def test_bad_image_names_the_file(tmp_path):

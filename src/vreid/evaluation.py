@@ -244,6 +244,7 @@ def evaluate_retrieval(
     block_size: int = 256,
     device: str | torch.device | None = None,
     dist: torch.Tensor | np.ndarray | None = None,
+    per_query: bool = False,
 ) -> dict[str, Any]:
     """CMC, mAP and mINP of query x gallery retrieval (fast-reid / torchreid definitions).
 
@@ -263,7 +264,9 @@ def evaluate_retrieval(
     Work is done in blocks of ``block_size`` queries (memory ~ block_size x G) on ``device``
     (default cuda if available, else cpu). Returns Python floats in [0, 1]: rank1, rank5,
     rank10, rank20, mAP, mINP, cmc (list of ``max_rank`` floats, cmc[k-1] = CMC@k), and ints
-    n_queries (evaluated), n_skipped.
+    n_queries (evaluated), n_skipped. With ``per_query``, also ``per_query``: a dict of
+    arrays over the evaluated queries, ``ap`` (average precision, float64) and ``rank1_hit``
+    (1.0 if the first gallery entry is a positive), for bootstrap intervals over queries.
     """
     if isinstance(max_rank, bool) or not isinstance(max_rank, int) or max_rank < 1:
         raise ValueError(f"max_rank: expected an int >= 1, got {max_rank!r}")
@@ -355,6 +358,12 @@ def evaluate_retrieval(
             "(check the id columns, or remove_same_camera)"
         )
     result = _summary(res["npos"], res["first"], res["ap"], res["inp"], max_rank)
+    if per_query:
+        ok = res["npos"] > 0
+        result["per_query"] = {
+            "ap": res["ap"][ok].copy(),
+            "rank1_hit": (res["first"][ok] <= 1).astype(np.float64),
+        }
     if with_views:
         ok = res_cv["npos"] > 0
         n = int(ok.sum())

@@ -137,8 +137,13 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     if cfg.pad_crop > 0:
         p = cfg.pad_crop
         padded = torch.nn.functional.pad(x, (p, p, p, p))
-        offs = torch.randint(0, 2 * p + 1, (b, 2), generator=gen).tolist()
-        x = torch.stack([padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offs)])
+        offs = torch.randint(0, 2 * p + 1, (b, 2), generator=gen).to(x.device)
+        rows = offs[:, 0:1] + torch.arange(h, device=x.device)  # (b, h)
+        cols = offs[:, 1:2] + torch.arange(w, device=x.device)  # (b, w)
+        batch = torch.arange(b, device=x.device).view(b, 1, 1)
+        # advanced indexing puts the index dims first: (b, h, w, C) -> (b, C, h, w)
+        x = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]
+        x = x.permute(0, 3, 1, 2).contiguous()
     if cfg.color_jitter > 0:
         s = cfg.color_jitter
         bright = 1 + (rand(b, 1, 1, 1) * 2 - 1) * s
@@ -151,16 +156,18 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         x = (gray + (x - gray) * sat).clamp_(0, 1)
     x = (x - MEAN.to(x.device)) / STD.to(x.device)
     if cfg.random_erasing > 0:
-        erase = (rand(b) < cfg.random_erasing).tolist()
-        area = (0.02 + rand(b) * 0.2).tolist()
-        aspect = torch.exp(torch.log(torch.tensor(0.3)) + rand(b).cpu() * np.log(1 / 0.09)).tolist()
-        pos = rand(b, 2).tolist()
-        for i in range(b):
-            if not erase[i]:
-                continue
-            eh = min(h, max(1, int(round((area[i] * h * w * aspect[i]) ** 0.5))))
-            ew = min(w, max(1, int(round((area[i] * h * w / aspect[i]) ** 0.5))))
-            y0 = int(pos[i][0] * (h - eh + 1))
-            x0 = int(pos[i][1] * (w - ew + 1))
-            x[i, :, y0 : y0 + eh, x0 : x0 + ew] = 0.0
+        erase = rand(b) < cfg.random_erasing
+        area = (0.02 + rand(b) * 0.2).double()
+        aspect = torch.exp(np.log(0.3) + rand(b).double() * np.log(1 / 0.09))
+        pos = rand(b, 2).double()
+        eh = torch.round(torch.sqrt(area * h * w * aspect)).clamp(1, h)
+        ew = torch.round(torch.sqrt(area * h * w / aspect)).clamp(1, w)
+        y0 = torch.floor(pos[:, 0] * (h - eh + 1))
+        x0 = torch.floor(pos[:, 1] * (w - ew + 1))
+        ys = torch.arange(h, device=x.device, dtype=torch.float64)
+        xs = torch.arange(w, device=x.device, dtype=torch.float64)
+        in_y = (ys >= y0[:, None]) & (ys < (y0 + eh)[:, None])  # (b, h)
+        in_x = (xs >= x0[:, None]) & (xs < (x0 + ew)[:, None])  # (b, w)
+        box = (in_y[:, :, None] & in_x[:, None, :]) & erase.view(b, 1, 1)
+        x = x.masked_fill(box.unsqueeze(1), 0.0)
     return x

@@ -15,6 +15,13 @@ from typing import Any
 import numpy as np
 
 
+def setup_logging() -> None:
+    """One log line format for every stage: ``HH:MM:SS message``."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+
+
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path next to ``path``; rename it over ``path`` only if the block succeeds."""
@@ -78,3 +85,10 @@ def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
     with atomic_path(path, ".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> None:
+    """``np.save`` atomically."""
+    with atomic_path(path, ".npy") as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)

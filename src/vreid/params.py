@@ -72,6 +72,9 @@ SCHEMA: dict[str, Any] = {
         "veriwild_test_size": _int(1),
         "vehicleid_test_size": _int(1),
         "vehicleid_seed": _int(0),
+        # share of train identities held out as val_query/val_gallery (datasets without own val)
+        "val_share": Rule((int, float), lambda v: 0 <= v < 1, "a number >= 0 and < 1"),
+        "val_seed": _int(0),  # seed of the held-out identities and their query/gallery draw
     },
     "tracklets": {"mode": _choice("vehicle_camera", "frame_gap", "dataset"), "frame_gap": _int(1)},
     "train": {
@@ -96,6 +99,8 @@ SCHEMA: dict[str, Any] = {
         "random_erasing": _num(0, 1),
     },
     "viewpoint": {
+        "height": _int(16),
+        "width": _int(16),
         "labelled_share": _num(0, 1, lo_open=True),
         "epochs": _int(1),
         "optimizer": OPTIMIZER,

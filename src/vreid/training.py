@@ -32,11 +32,26 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def channels_last(x):
+    """A module or 4-D tensor in channels-last memory format (faster convolutions on CPU
+    (oneDNN) and on GPU tensor cores); other tensors are returned unchanged."""
+    if isinstance(x, nn.Module):
+        return x.to(memory_format=torch.channels_last)
+    if x.dim() == 4:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def seed_everything(seed: int, threads: int) -> None:
-    """Seed torch/numpy and fix the CPU thread count (same seed, same machine -> same bits)."""
+    """Seed torch/numpy, fix the CPU thread count and ask for deterministic kernels.
+
+    With the math-library pins of :mod:`vreid.reproducibility`: same seed -> same bits on the
+    same machine, and on other CPUs of the same instruction set (README, Reproducibility).
+    """
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def build_optimizer(params: Any, name: str, lr: float) -> torch.optim.Optimizer:
@@ -168,7 +183,7 @@ def fit(
             mininterval=2.0,
         )
         for x, idx in bar:
-            x = augment(x.to(cfg.device), cfg.augment, gen)
+            x = channels_last(augment(x.to(cfg.device), cfg.augment, gen))
             idx = idx.to(cfg.device)
             loss, parts, post = step(x, idx, epoch)
             t.optimizer.zero_grad(set_to_none=True)
@@ -220,7 +235,7 @@ def extract_features(
     order = np.arange(len(source)) if indices is None else np.asarray(indices, dtype=np.int64)
     out: list[np.ndarray] = []
     for x, _ in source.batches(order, batch_size):
-        z, _ = model(normalize(x.to(device)))
+        z, _ = model(channels_last(normalize(x.to(device))))
         out.append(z.float().cpu().numpy())
     if not out:
         return np.zeros((0, 0), dtype=np.float32)
@@ -235,10 +250,6 @@ def predict_logits(
     model.eval()
     out = []
     for x, _ in source.batches(np.arange(len(source)), batch_size):
-        _, logits = model(normalize(x.to(device)))
+        _, logits = model(channels_last(normalize(x.to(device))))
         out.append(logits.float().cpu().numpy())
     return np.concatenate(out)
-
-
-def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

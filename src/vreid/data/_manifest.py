@@ -30,7 +30,10 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "color",
     "type",
 )
-SPLITS: tuple[str, ...] = ("train", "query", "gallery")
+#: Split values in row order. Train rows always come first (stages rely on it); val_query /
+#: val_gallery are the validation identities (disjoint from train and test), used for model
+#: selection so that nothing is chosen on test scores.
+SPLITS: tuple[str, ...] = ("train", "query", "gallery", "val_query", "val_gallery")
 _STR_COLUMNS = ("key", "path", "split", "tracklet")
 _INT_COLUMNS = ("vid", "camid")
 _NULLABLE_COLUMNS = ("frame", "view5", "view8", "color", "type")
@@ -81,8 +84,9 @@ def assemble_manifest(parts: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Concatenate per-split tables into a manifest with the exact columns, dtypes and order.
 
     ``parts`` maps a split name to a DataFrame holding at least ``key``, ``path``, ``vid``,
-    ``camid``; absent optional columns become NA (``tracklet`` becomes ""). Train rows are
-    sorted by key; query and gallery rows keep their given order.
+    ``camid``; absent optional columns become NA (``tracklet`` becomes ""). Splits follow
+    :data:`SPLITS` order; train rows are sorted by key; query, gallery, val_query and
+    val_gallery rows keep their given order.
     """
     frames = []
     for split in SPLITS:
@@ -162,7 +166,10 @@ def validate_manifest(df: pd.DataFrame) -> None:
         )
     order = pd.Series(split).map({s: i for i, s in enumerate(SPLITS)}).to_numpy()
     if len(order) > 1 and (np.diff(order) < 0).any():
-        raise ValueError("manifest rows must be ordered train, then query, then gallery")
+        raise ValueError(
+            "manifest rows must be ordered train, then query, then gallery, then val_query, "
+            "then val_gallery"
+        )
     if (df["key"].str.len() == 0).any():
         raise ValueError("manifest column 'key' has empty values")
     dup = df.duplicated(["split", "key"])

@@ -8,7 +8,7 @@ column     dtype        meaning
 =========  ===========  ============================================================
 key        str          dataset-relative id of the physical image (query == its gallery copy)
 path       str          ``os.path.join(root, <relative path>)``, root as given
-split      str          "train" | "query" | "gallery"
+split      str          "train" | "query" | "gallery" | "val_query" | "val_gallery"
 vid        int64        ground-truth vehicle id (evaluation / diagnostics / virtual tracklets)
 camid      int64        camera id
 frame      Int64        frame index (VeRi, VVeRI-901) or time (VeRi-Wild); NA if unknown
@@ -20,7 +20,10 @@ color      Int64        colour code; NA if unknown
 type       Int64        body type code; NA if unknown
 =========  ===========  ============================================================
 
-Rows: train (sorted by key), then query, then gallery (each in list-file order).
+Rows: train (sorted by key), then query, then gallery, then val_query, then val_gallery (each
+in list-file order). val_query / val_gallery hold validation identities (disjoint from train
+and test) for datasets that ship them (the synthetic set's name_val*.txt); for the others the
+``prepare`` stage holds some train identities out (:mod:`vreid.data.holdout`).
 """
 
 from __future__ import annotations
@@ -306,7 +309,7 @@ def read_vveri901(root: str | Path) -> pd.DataFrame:
     expected = "a tracklet folder path ending in <pid>/<Lxx_Cyy_Vzz>, "
     expected += "e.g. ./VVERI901_V1_Trial/2120/L09_C31_V07"
     parts = {}
-    for split in SPLITS:
+    for split in ("train", "query", "gallery"):
         list_path = _find_vveri_list(r, f"{split}.txt")
         lines = read_lines(list_path)
         comps = lines.str.replace("\\", "/", regex=False).str.rstrip("/").str.split("/")

@@ -10,6 +10,13 @@ Layout (every file except the image folders and name lists is optional)::
     gt_index.txt jk_index.txt                      (or gt_image.txt / jk_image.txt) 1-based
                                                    indices into name_test.txt, one line per query
     keypoint_train.txt keypoint_test.txt           Wang et al. key points + orientation 0..7
+
+Optional validation split (identities disjoint from train and test; written by the synthetic
+generator, absent from the real VeRi-776)::
+
+    image_val_query/ image_val/                    val queries (copies) and val gallery
+    name_val_query.txt name_val.txt                one file name per line
+    val_label.xml keypoint_val.txt                 as test_label.xml / keypoint_test.txt
 """
 
 from __future__ import annotations
@@ -57,7 +64,11 @@ _LAYOUT = {
     "train": ("name_train.txt", "image_train"),
     "query": ("name_query.txt", "image_query"),
     "gallery": ("name_test.txt", "image_test"),
+    "val_query": ("name_val_query.txt", "image_val_query"),
+    "val_gallery": ("name_val.txt", "image_val"),
 }
+_REQUIRED_SPLITS = ("train", "query", "gallery")
+_VAL_SPLITS = ("val_query", "val_gallery")
 _KEYPOINT_PATTERN = r"(\S+)(?:[ \t]+-?\d+){40}[ \t]+(\d+)"
 _KEYPOINT_EXPECTED = (
     "'VeRi/image_xxx/<name> x1 y1 ... x20 y20 orientation' "
@@ -153,6 +164,31 @@ def _split_names(root: Path, split: str, check_files: bool) -> pd.DataFrame:
         table = parse_veri_names(pd.Series(names, dtype=str), folder)
     table["line"] = np.arange(len(table))
     return table
+
+
+def _has_val_split(root: Path) -> bool:
+    """True when the optional val split is present (its name list or image folder, for both
+    val_query and val_gallery); False when none of them exists. Half present (only the val
+    query side or only the val gallery side) raises FileNotFoundError naming what is missing.
+    """
+    present = {
+        split: (root / _LAYOUT[split][0]).is_file() or (root / _LAYOUT[split][1]).is_dir()
+        for split in _VAL_SPLITS
+    }
+    if not any(present.values()):
+        return False
+    if all(present.values()):
+        return True
+    have = next(s for s in _VAL_SPLITS if present[s])
+    lack = next(s for s in _VAL_SPLITS if not present[s])
+    have_list, have_dir = (root / p for p in _LAYOUT[have])
+    found = have_list if have_list.is_file() else have_dir
+    lack_list, lack_dir = (root / p for p in _LAYOUT[lack])
+    raise FileNotFoundError(
+        f"{found} exists but {lack_list} (and the image folder {lack_dir}) is missing: a "
+        f"validation split needs both {_LAYOUT['val_query'][0]} and {_LAYOUT['val_gallery'][0]} "
+        "(or their image folders); add the missing one or remove the val files"
+    )
 
 
 # --------------------------------------------------------------------------- label XML
@@ -507,18 +543,34 @@ def read_veri776(root: str | Path, *, check_files: bool = True) -> pd.DataFrame:
     optional (missing -> :class:`MissingSideFileWarning` and empty columns). With
     ``check_files`` every listed image must exist. See :func:`vreid.data.readers.validate_manifest`
     for the columns.
+
+    When ``name_val_query.txt``/``image_val_query`` and ``name_val.txt``/``image_val`` exist,
+    they become the splits val_query and val_gallery (same rules as query/gallery; colour/type
+    from ``val_label.xml``, viewpoints from ``keypoint_val.txt``); when none of them exists
+    there is no val split; only one side of it present is an error.
     """
     r = require_root(root, "veri776")
     root_s = os.fspath(root)
-    parts = {split: _split_names(r, split, check_files) for split in _LAYOUT}
+    splits = _REQUIRED_SPLITS + (_VAL_SPLITS if _has_val_split(r) else ())
+    parts = {split: _split_names(r, split, check_files) for split in splits}
     test_frames = [parts["query"], parts["gallery"]]
+    val_frames = [parts[s] for s in _VAL_SPLITS if s in parts]
     for frame in parts.values():
         frame["tracklet"] = ""
 
-    for xml_name, frames, who in (
+    label_files = [
         ("train_label.xml", [parts["train"]], "train"),
         ("test_label.xml", test_frames, "query and gallery"),
-    ):
+    ]
+    keypoint_files = [
+        ("keypoint_train.txt", [parts["train"]], "train"),
+        ("keypoint_test.txt", test_frames, "query and gallery"),
+    ]
+    if val_frames:
+        label_files.append(("val_label.xml", val_frames, "val_query and val_gallery"))
+        keypoint_files.append(("keypoint_val.txt", val_frames, "val_query and val_gallery"))
+
+    for xml_name, frames, who in label_files:
         path = r / xml_name
         if path.is_file():
             labels = parse_veri_label_xml(path)
@@ -539,10 +591,7 @@ def read_veri776(root: str | Path, *, check_files: bool = True) -> pd.DataFrame:
         _attach([frame], parse_veri_tracks(train_track), ["tracklet"], train_track, "tracklet")
         frame["tracklet"] = frame["tracklet"].fillna("").astype(str)
 
-    for kp_name, frames, who in (
-        ("keypoint_train.txt", [parts["train"]], "train"),
-        ("keypoint_test.txt", test_frames, "query and gallery"),
-    ):
+    for kp_name, frames, who in keypoint_files:
         path = r / kp_name
         if path.is_file():
             _attach(frames, parse_veri_keypoints(path), ["view8"], path, "viewpoints")

@@ -12,10 +12,11 @@ import pandas as pd
 import torch
 
 from .. import params as params_mod
+from ..data._manifest import VIEW5_NAMES
 from ..imagedata import AugmentConfig, ImageSource
-from ..io import atomic_path
+from ..io import atomic_path, setup_logging
 from ..model import ReidNet
-from ..training import resolve_device, seed_everything, setup_logging
+from ..training import resolve_device, seed_everything
 
 ART = Path("artifacts")
 MANIFEST = ART / "prepare" / "manifest.csv"
@@ -28,6 +29,9 @@ METRICS = Path("metrics")
 PLOTS = Path("plots")
 
 log = logging.getLogger("vreid")
+
+#: VAPC's 5 viewpoints as column-safe names (``front_side``), in label order 0..4.
+VIEW_NAMES = [name.replace("-", "_") for name in VIEW5_NAMES]
 
 _NULLABLE_INT = ["frame", "view5", "view8", "color", "type"]
 
@@ -102,9 +106,21 @@ def load_model(path: Path, params: dict[str, Any], num_classes: int = 0) -> Reid
     return model
 
 
-def query_gallery(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+#: Retrieval splits: name -> (query split, gallery split) in the manifest. ``val`` is for
+#: choosing parameters; ``test`` only reports (nothing is ever selected on it).
+EVAL_SPLITS = {"val": ("val_query", "val_gallery"), "test": ("query", "gallery")}
+
+
+def query_gallery(df: pd.DataFrame, which: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers of the query and gallery images of ``which`` (``val`` or ``test``)."""
+    q_split, g_split = EVAL_SPLITS[which]
     split = df["split"].to_numpy()
-    return np.flatnonzero(split == "query"), np.flatnonzero(split == "gallery")
+    return np.flatnonzero(split == q_split), np.flatnonzero(split == g_split)
+
+
+def eval_splits(df: pd.DataFrame) -> list[str]:
+    """The retrieval splits present in the manifest: ``val`` (if any), then ``test``."""
+    return [w for w in EVAL_SPLITS if all(len(r) for r in query_gallery(df, w))]
 
 
 def views_for_eval(df: pd.DataFrame, predicted: np.ndarray | None = None) -> np.ndarray:
@@ -121,30 +137,50 @@ def retrieval(
     params: dict[str, Any],
     views: np.ndarray | None = None,
     device: torch.device | None = None,
+    which: str = "test",
+    dist: np.ndarray | torch.Tensor | None = None,
+    per_query: bool = False,
 ) -> dict:
-    """Query x gallery retrieval scores of ``feats`` (rows aligned with ``df``)."""
+    """Query x gallery retrieval scores of ``feats`` (rows aligned with ``df``) on ``which``."""
     from ..evaluation import evaluate_retrieval
 
-    q, g = query_gallery(df)
+    q, g = query_gallery(df, which)
     e = params["evaluate"]
     kw: dict[str, Any] = {}
     if views is not None:
         kw = {"q_view": views[q], "g_view": views[g]}
+    vid, cam, key = (df[c].to_numpy() for c in ("vid", "camid", "key"))
     return evaluate_retrieval(
-        torch.from_numpy(feats[q]),
-        torch.from_numpy(feats[g]),
-        df["vid"].to_numpy()[q],
-        df["vid"].to_numpy()[g],
-        df["camid"].to_numpy()[q],
-        df["camid"].to_numpy()[g],
-        df["key"].to_numpy()[q],
-        df["key"].to_numpy()[g],
+        None if dist is not None else torch.from_numpy(feats[q]),
+        None if dist is not None else torch.from_numpy(feats[g]),
+        vid[q],
+        vid[g],
+        cam[q],
+        cam[g],
+        key[q],
+        key[g],
         max_rank=e["max_rank"],
         remove_same_camera=e["remove_same_camera"],
         block_size=e["block_size"],
         device=device,
+        dist=dist,
+        per_query=per_query,
         **kw,
     )
+
+
+def retrieval_by_split(
+    df: pd.DataFrame,
+    feats: np.ndarray,
+    params: dict[str, Any],
+    views: np.ndarray | None = None,
+    device: torch.device | None = None,
+) -> dict[str, dict]:
+    """``{"val": summary, "test": summary}`` (``val`` only when the manifest has it)."""
+    return {
+        w: retrieval_summary(retrieval(df, feats, params, views, device, w))
+        for w in eval_splits(df)
+    }
 
 
 def read_tracklets(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

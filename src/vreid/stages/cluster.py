@@ -19,9 +19,9 @@ import shutil
 import numpy as np
 import torch
 
-from ..cluster import ClusterConfig, cluster_round, tau_from_ti
+from ..cluster import ClusterConfig, cluster_round, relabel_consecutive, tau_from_ti
 from ..evaluation import cluster_quality, merge_precision
-from ..io import save_torch, write_csv, write_json
+from ..io import save_npy, save_torch, write_csv, write_json
 from ..memory import CameraTrackletMemory, ClusterMemory
 from ..objectives import Objective
 from ..training import (
@@ -51,11 +51,10 @@ from ._common import (
     read_manifest,
     read_tracklets,
     read_view_predictions,
-    retrieval,
+    retrieval_by_split,
     start,
     views_for_eval,
 )
-from .recognize import save_npy
 
 ROUND_COLUMNS = [
     "round",
@@ -67,18 +66,19 @@ ROUND_COLUMNS = [
     "noise_share",
     "n_merges",
     "merge_precision",
-    "mAP",
-    "rank1",
-    "cross_view_mAP",
+    "val_mAP",
+    "val_rank1",
+    "val_cross_view_mAP",
+    "test_mAP",
+    "test_rank1",
+    "test_cross_view_mAP",
 ]
+HEADLINE = ("mAP", "rank1", "cross_view_mAP")
 
 
-def dense_labels(labels: np.ndarray) -> np.ndarray:
-    """Relabel to 0..K-1 keeping -1 (noise) as -1."""
-    out = np.full_like(labels, -1)
-    keep = labels >= 0
-    _, out[keep] = np.unique(labels[keep], return_inverse=True)
-    return out
+def headline(scores: dict[str, dict]) -> dict[str, float]:
+    """``{"val_mAP": ..., "test_rank1": ...}`` from :func:`retrieval_by_split` output."""
+    return {f"{w}_{k}": sc[k] for w, sc in scores.items() for k in HEADLINE if k in sc}
 
 
 def main() -> None:
@@ -107,10 +107,8 @@ def main() -> None:
     )
     tau = tau_from_ti(feats[rows], train_views, params["ti"]) if params["ti"] > 0 else 0.0
     log.info("[cluster] tau = %.4f from ti = %d", tau, params["ti"])
-    base = retrieval(df, feats, params, eval_views, device)
-    records: list[dict] = [
-        {"round": 0, **{k: base[k] for k in ("mAP", "rank1", "cross_view_mAP") if k in base}}
-    ]
+    base = retrieval_by_split(df, feats, params, eval_views, device)
+    records: list[dict] = [{"round": 0, **headline(base)}]
     rounds = c["rounds"] if c["method"] != "ctacl" else 0
     labels = np.full(len(rows), -1, dtype=np.int64)
     source = image_source(df, params) if rounds else None
@@ -132,7 +130,7 @@ def main() -> None:
     for rnd in range(1, rounds + 1):
         train_feats = feats[rows]
         labels, stats = cluster_round(train_feats, train_views, tau, cfg)
-        labels = dense_labels(np.asarray(labels, dtype=np.int64))
+        labels = relabel_consecutive(np.asarray(labels, dtype=np.int64))
         before_merge = stats.pop("labels_before_merge", None)
         quality = cluster_quality(labels, truth)
         mp = merge_precision(before_merge, labels, truth) if before_merge is not None else None
@@ -191,7 +189,7 @@ def main() -> None:
             checkpoints=ckpt,
         )
         feats = extract_features(model, source, device)
-        scores = retrieval(df, feats, params, eval_views, device)
+        scores = retrieval_by_split(df, feats, params, eval_views, device)
         records.append(
             {
                 "round": rnd,
@@ -203,7 +201,7 @@ def main() -> None:
                 "noise_share": stats.get("n_noise_before_selection", 0) / max(len(rows), 1),
                 "n_merges": stats.get("n_merges", 0),
                 "merge_precision": mp,
-                **{k: scores[k] for k in ("mAP", "rank1", "cross_view_mAP") if k in scores},
+                **headline(scores),
             }
         )
         ckpt.clear()
@@ -220,12 +218,20 @@ def main() -> None:
         zip(rows, train_views, labels, strict=True),
     )
     final = records[-1]
+    final_split = {
+        w: {k: final.get(f"{w}_{k}") for k in HEADLINE}
+        for w in ("val", "test")
+        if f"{w}_mAP" in final
+    }
     metrics = {
         "method": c["method"],
         "tau": float(tau),
         "ti": params["ti"],
         "rounds": rounds,
-        "final": {k: final.get(k) for k in ROUND_COLUMNS if k != "round"},
+        "final": {
+            **{k: final.get(k) for k in ROUND_COLUMNS[:9] if k != "round"},
+            **final_split,
+        },
         "last_round_stats": {k: v for k, v in last_stats.items() if not isinstance(v, dict)},
     }
     write_json(METRICS / "cluster.json", metrics)

@@ -1,8 +1,11 @@
-"""Stage `evaluate`: the final model's features on query x gallery.
+"""Stage `evaluate`: the final model's features on query x gallery, validation and test.
 
 CMC rank-1/5/10/20, mAP and mINP under the VeRi protocol (same id AND same camera removed,
 the query's own file removed), plus mAP/rank-1 over cross-viewpoint matches only, in query
-blocks. Optional k-reciprocal re-ranking. Writes ``metrics/eval.json`` and ``plots/cmc.csv``.
+blocks, and a bootstrap 95% interval over queries for mAP and rank-1 (one run's query
+sampling uncertainty; the seed spread comes from ``python -m vreid.report``). Optional
+k-reciprocal re-ranking. Validation and test are scored apart: ``val`` is what parameters are
+chosen on, ``test`` is reported only. Writes ``metrics/eval.json`` and ``plots/cmc.csv``.
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evaluation import evaluate_retrieval, reranking_kreciprocal
+from ..evaluation import reranking_kreciprocal
 from ..io import write_csv, write_json
+from ..stats import bootstrap_ci
 from ._common import (
     CLUSTER_DIR,
     MANIFEST,
     METRICS,
     PLOTS,
+    eval_splits,
     log,
     query_gallery,
     read_manifest,
@@ -26,6 +31,31 @@ from ._common import (
     views_for_eval,
 )
 
+BOOTSTRAP_SAMPLES = 1000
+
+
+def interval(values: np.ndarray) -> dict[str, float]:
+    lo, hi = bootstrap_ci(values, n_boot=BOOTSTRAP_SAMPLES, seed=0)
+    return {"lo": lo, "hi": hi}
+
+
+def score_split(df, feats: np.ndarray, params: dict, views: np.ndarray, which: str) -> dict:
+    """Retrieval scores of one split, with bootstrap intervals; ``cmc`` kept for the plot."""
+    dist = None
+    if params["evaluate"]["rerank"]:
+        q, g = query_gallery(df, which)
+        dist = reranking_kreciprocal(torch.from_numpy(feats[q]), torch.from_numpy(feats[g]))
+    res = retrieval(df, feats, params, views, which=which, dist=dist, per_query=True)
+    pq = res["per_query"]
+    return {
+        **retrieval_summary(res),
+        "mAP_ci95": interval(pq["ap"]),
+        "rank1_ci95": interval(pq["rank1_hit"]),
+        "n_queries": res["n_queries"],
+        "n_skipped": res["n_skipped"],
+        "cmc": res["cmc"],
+    }
+
 
 def main() -> None:
     params = start("evaluate")
@@ -33,39 +63,24 @@ def main() -> None:
     df = read_manifest(MANIFEST)
     feats = np.load(CLUSTER_DIR / "features.npy")
     views = views_for_eval(df)
-    if e["rerank"]:
-        q, g = query_gallery(df)
-        dist = reranking_kreciprocal(torch.from_numpy(feats[q]), torch.from_numpy(feats[g]))
-        res = evaluate_retrieval(
-            torch.from_numpy(feats[q]),
-            torch.from_numpy(feats[g]),
-            df["vid"].to_numpy()[q],
-            df["vid"].to_numpy()[g],
-            df["camid"].to_numpy()[q],
-            df["camid"].to_numpy()[g],
-            df["key"].to_numpy()[q],
-            df["key"].to_numpy()[g],
-            max_rank=e["max_rank"],
-            remove_same_camera=e["remove_same_camera"],
-            q_view=views[q],
-            g_view=views[g],
-            block_size=e["block_size"],
-            dist=dist,
-        )
-    else:
-        res = retrieval(df, feats, params, views)
+    scores = {w: score_split(df, feats, params, views, w) for w in eval_splits(df)}
+    cmc = {w: sc.pop("cmc") for w, sc in scores.items()}
     metrics = {
-        **retrieval_summary(res),
-        "n_queries": res["n_queries"],
-        "n_skipped": res["n_skipped"],
+        **scores,
         "protocol": "veri (same id and camera removed)"
         if e["remove_same_camera"]
         else "self removed only",
         "rerank": e["rerank"],
     }
     write_json(METRICS / "eval.json", metrics)
-    write_csv(PLOTS / "cmc.csv", ["rank", "cmc"], ((i + 1, v) for i, v in enumerate(res["cmc"])))
-    log.info("[evaluate] mAP %.4f rank-1 %.4f", res["mAP"], res["rank1"])
+    names = list(cmc)
+    write_csv(
+        PLOTS / "cmc.csv",
+        ["rank", *[f"{w}_cmc" for w in names]],
+        ((i + 1, *[cmc[w][i] for w in names]) for i in range(e["max_rank"])),
+    )
+    for w, sc in scores.items():
+        log.info("[evaluate] %s mAP %.4f rank-1 %.4f", w, sc["mAP"], sc["rank1"])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..io import atomic_path, save_torch, write_csv, write_json
+from ..io import save_npy, save_torch, write_csv, write_json
 from ..memory import CameraTrackletMemory, FeatureMemory
 from ..objectives import Objective
 from ..training import (
@@ -41,17 +41,10 @@ from ._common import (
     log,
     read_manifest,
     read_tracklets,
-    retrieval,
-    retrieval_summary,
+    retrieval_by_split,
     start,
     views_for_eval,
 )
-
-
-def save_npy(path, array: np.ndarray) -> None:
-    with atomic_path(path, ".npy") as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, array)
 
 
 def main() -> None:
@@ -130,12 +123,12 @@ def main() -> None:
     )
 
     feats = extract_features(model, source, device)
-    scores = retrieval(df, feats, params, views_for_eval(df), device)
+    scores = retrieval_by_split(df, feats, params, views_for_eval(df), device)
     metrics = {
         "loss": r["loss"],
         "uses_identity_labels": supervised,
         "final_loss": history[-1]["loss"],
-        "retrieval": retrieval_summary(scores),
+        **scores,
     }
     RECOGNIZE_DIR.mkdir(parents=True, exist_ok=True)
     save_torch(
@@ -151,7 +144,8 @@ def main() -> None:
         ([h["epoch"], *[h.get(k, 0.0) for k in keys]] for h in history),
     )
     ckpt.clear()
-    log.info("[recognize] mAP %.4f rank-1 %.4f", scores["mAP"], scores["rank1"])
+    for which, sc in scores.items():
+        log.info("[recognize] %s mAP %.4f rank-1 %.4f", which, sc["mAP"], sc["rank1"])
 
 
 if __name__ == "__main__":

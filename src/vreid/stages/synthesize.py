@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..io import setup_logging
 from ..synth import contact_sheet, generate, load_spec
-from ..training import setup_logging
 
 log = logging.getLogger("vreid")
 

@@ -23,6 +23,7 @@ from ..training import (
     Trainable,
     build_optimizer,
     build_scheduler,
+    channels_last,
     file_digest,
     fingerprint,
     fit,
@@ -30,9 +31,11 @@ from ..training import (
 )
 from ._common import (
     CHECKPOINTS,
+    EVAL_SPLITS,
     MANIFEST,
     METRICS,
     PLOTS,
+    VIEW_NAMES,
     VIEWPOINT_DIR,
     augment_config,
     build_model,
@@ -42,7 +45,6 @@ from ._common import (
     read_manifest,
     start,
 )
-from .prepare import VIEW_NAMES
 
 
 def corrupt(pred: np.ndarray, share: float, seed: int, n_views: int = 5) -> np.ndarray:
@@ -93,6 +95,33 @@ def save_confusion_png(m: np.ndarray, path) -> None:
     plt.close(fig)
 
 
+def eval_rows(df) -> list[tuple[str, np.ndarray]]:
+    """(split name, row numbers) of the labelled val and test images, each file once."""
+    split = df["split"].to_numpy()
+    labelled = ~np.isnan(df["view5"].to_numpy(dtype="float64", na_value=np.nan))
+    out = []
+    for which, (q_split, g_split) in EVAL_SPLITS.items():
+        rows = np.flatnonzero(np.isin(split, (q_split, g_split)) & labelled)
+        _, first = np.unique(df["key"].to_numpy()[rows], return_index=True)
+        if len(rows):
+            out.append((which, rows[np.sort(first)]))
+    return out
+
+
+def view_accuracy(df, rows: np.ndarray, clean: np.ndarray, shown: np.ndarray) -> dict:
+    """Accuracy (before and after corruption) and per-class accuracy on ``rows``."""
+    truth = df["view5"].to_numpy(dtype="float64", na_value=np.nan)[rows].astype(np.int64)
+    m = confusion(truth, clean[rows])
+    return {
+        "accuracy": float(np.mean(clean[rows] == truth)),
+        "accuracy_after_corruption": float(np.mean(shown[rows] == truth)),
+        "per_class_accuracy": {
+            VIEW_NAMES[v]: float(m[v, v] / m[v].sum()) if m[v].sum() else None for v in range(5)
+        },
+        "images": int(len(rows)),
+    }
+
+
 def main() -> None:
     params = start("viewpoint")
     vp, t = params["viewpoint"], params["train"]
@@ -113,8 +142,10 @@ def main() -> None:
     )
     labels = torch.from_numpy(np.nan_to_num(view, nan=-1).astype(np.int64)).to(device)
 
-    source = image_source(df, params)
-    model = build_model(params, num_classes=5).to(device)
+    # VAPC's classifier sees coarse shape only: it trains at its own (lower) resolution
+    small = {**params, "model": {**params["model"], "height": vp["height"], "width": vp["width"]}}
+    source = image_source(df, small)
+    model = channels_last(build_model(params, num_classes=5).to(device))
     opt = build_optimizer(model.parameters(), vp["optimizer"], vp["lr"])
     sched = build_scheduler(opt, vp["schedule"], vp["epochs"])
 
@@ -140,23 +171,17 @@ def main() -> None:
         else pred_clean
     )
 
-    # Accuracy on labelled test images; a query is also in the gallery in VeRi: count each key once.
-    test = np.flatnonzero((split != "train") & ~np.isnan(view))
-    _, first = np.unique(df["key"].to_numpy()[test], return_index=True)
-    test = test[np.sort(first)]
-    truth = view[test].astype(np.int64)
-    m = confusion(truth, pred[test])
-    per_class = {
-        VIEW_NAMES[v]: float(m[v, v] / m[v].sum()) if m[v].sum() else None for v in range(5)
-    }
+    # Accuracy on labelled val / test images; a query is also in its gallery: count each key once.
+    rows_of = dict(eval_rows(df))
+    scores = {which: view_accuracy(df, rows, pred_clean, pred) for which, rows in rows_of.items()}
+    test_rows = rows_of.get("test", np.zeros(0, dtype=np.int64))
+    truth, shown = view[test_rows].astype(np.int64), pred[test_rows]
+    m = confusion(truth, shown)
     metrics = {
-        "accuracy": float(np.mean(pred_clean[test] == truth)) if len(test) else None,
-        "accuracy_after_corruption": float(np.mean(pred[test] == truth)) if len(test) else None,
+        **scores,
         "train_accuracy": float(np.mean(pred_clean[used] == view[used])),
-        "per_class_accuracy": per_class,
         "labelled_train_images": int(len(labelled)),
         "used_train_images": int(len(used)),
-        "test_images": int(len(test)),
         "corrupt_share": vp["corrupt_share"],
         "final_loss": history[-1]["loss"] if history else None,
     }
@@ -171,11 +196,12 @@ def main() -> None:
     write_csv(
         PLOTS / "viewpoint_confusion.csv",
         ["actual", "predicted"],
-        ((VIEW_NAMES[a], VIEW_NAMES[p]) for a, p in zip(truth, pred[test], strict=True)),
+        ((VIEW_NAMES[a], VIEW_NAMES[p]) for a, p in zip(truth, shown, strict=True)),
     )
     save_confusion_png(m, PLOTS / "viewpoint_confusion.png")
     ckpt.clear()
-    log.info("[viewpoint] test accuracy %s", metrics["accuracy"])
+    for which, sc in scores.items():
+        log.info("[viewpoint] %s accuracy %s", which, sc["accuracy"])
 
 
 if __name__ == "__main__":

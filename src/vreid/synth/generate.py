@@ -24,7 +24,15 @@ from .render import build_vehicle, render_image
 
 __all__ = ["contact_sheet", "generate", "render_rows"]
 
-_SPLIT_DIR = {"train": "image_train", "query": "image_query", "test": "image_test"}
+_SPLIT_DIR = {
+    "train": "image_train",
+    "query": "image_query",
+    "test": "image_test",
+    "val_query": "image_val_query",
+    "val": "image_val",
+}
+#: gallery split -> its query split (queries are copies of gallery images)
+_QUERY_OF = {"test": "query", "val": "val_query"}
 
 # --------------------------------------------------------------------------------------------
 # Rendering workers (module-level so that they work with the "spawn" start method)
@@ -151,10 +159,22 @@ def _write_side_files(root: Path, df: pd.DataFrame, kps: dict[str, list[int]], s
     _write_text(root / "keypoint_train.txt", kp_lines(train, "image_train"))
     _write_text(root / "keypoint_test.txt", kp_lines(test, "image_test"))
 
-    # full truth, one row per image file (queries are listed under split 'query' too)
+    # validation split (identities disjoint from train and test), only when there is one
+    val = df[df["split"] == "val"].sort_values("name")
+    val_query = val[val["is_query"]].sort_values("name")
+    if len(val):
+        _write_text(root / "name_val.txt", val["name"])
+        _write_text(root / "name_val_query.txt", val_query["name"])
+        (root / "val_label.xml").write_bytes(_label_xml(val, "ValImages").encode("gbk"))
+        _write_text(root / "keypoint_val.txt", kp_lines(val, "image_val"))
+
+    # full truth, one row per image file (queries are listed under split 'query' /
+    # 'val_query' too)
     q = query.copy()
     q["split"] = "query"
-    meta = pd.concat([train, q, test], ignore_index=True)
+    vq = val_query.copy()
+    vq["split"] = "val_query"
+    meta = pd.concat([train, q, test, vq, val], ignore_index=True)
     meta.to_csv(root / "synth_meta.csv", index=False, float_format="%.4f", lineterminator="\n")
 
 
@@ -170,6 +190,10 @@ def generate(spec: dict[str, Any], out_dir: Path, workers: int = 2) -> dict[str,
     ``out_dir`` is replaced; on error nothing is left behind and ``out_dir`` is untouched).
     ``workers`` > 1 renders in that many spawned processes; 0 or 1 renders in this process.
     Output bytes depend only on the spec (not on ``workers``).
+
+    With ``n_val_ids`` > 0 a validation split is written next to the test one:
+    ``image_val/`` + ``name_val.txt`` (gallery), ``image_val_query/`` + ``name_val_query.txt``
+    (copies of one image per (vid, camera)), ``val_label.xml`` and ``keypoint_val.txt``.
 
     Returns a summary: image counts per split, id counts, cameras, seconds, images/s.
     """
@@ -189,8 +213,12 @@ def generate(spec: dict[str, Any], out_dir: Path, workers: int = 2) -> dict[str,
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        for d in _SPLIT_DIR.values():
-            (tmp / d).mkdir(parents=True)
+        # image_train/, image_test/, image_query/ always; the val folders only with val ids
+        dirs = ["train", "test", "query"]
+        if (df["split"] == "val").any():
+            dirs += ["val", "val_query"]
+        for split in dirs:
+            (tmp / _SPLIT_DIR[split]).mkdir(parents=True)
         n = len(rows)
         kps: dict[str, list[int]] = {}
         if workers > 1 and not _spawn_can_import_main():
@@ -215,8 +243,11 @@ def generate(spec: dict[str, Any], out_dir: Path, workers: int = 2) -> dict[str,
                 for res in pool.map(_render_chunk, tasks):
                     for name, kp in res:
                         kps[name] = kp
-        for name in df.loc[df["is_query"], "name"]:
-            shutil.copyfile(tmp / "image_test" / name, tmp / "image_query" / name)
+        for name, split in zip(
+            df.loc[df["is_query"], "name"], df.loc[df["is_query"], "split"], strict=True
+        ):
+            src, dst = _SPLIT_DIR[split], _SPLIT_DIR[_QUERY_OF[split]]
+            shutil.copyfile(tmp / src / name, tmp / dst / name)
         _write_side_files(tmp, df, kps, spec)
         if out_dir.exists():
             old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
@@ -231,7 +262,7 @@ def generate(spec: dict[str, Any], out_dir: Path, workers: int = 2) -> dict[str,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     seconds = time.perf_counter() - t0
-    n_query = int(df["is_query"].sum())
+    n_query = int((df["is_query"] & (df["split"] == "test")).sum())
     return {
         "out_dir": str(out_dir),
         "preset": spec["preset"],
@@ -239,8 +270,11 @@ def generate(spec: dict[str, Any], out_dir: Path, workers: int = 2) -> dict[str,
         "n_train_images": int((df["split"] == "train").sum()),
         "n_query_images": n_query,
         "n_test_images": int((df["split"] == "test").sum()),
+        "n_val_query_images": int((df["is_query"] & (df["split"] == "val")).sum()),
+        "n_val_images": int((df["split"] == "val").sum()),
         "n_train_ids": int(df.loc[df["split"] == "train", "vid"].nunique()),
         "n_test_ids": int(df.loc[df["split"] == "test", "vid"].nunique()),
+        "n_val_ids": int(df.loc[df["split"] == "val", "vid"].nunique()),
         "n_cameras": int(spec["n_cameras"]),
         "seconds": round(seconds, 3),
         "images_per_second": round(n / max(seconds, 1e-9), 1),
@@ -264,7 +298,7 @@ def contact_sheet(out_dir: Path, png_path: Path, per_cell: int = 2) -> None:
     if not meta_path.is_file():
         raise ValueError(f"{meta_path} not found: contact_sheet needs a generated synthetic set")
     meta = pd.read_csv(meta_path)
-    meta = meta[meta["split"] != "query"]
+    meta = meta[meta["split"].isin(["train", "test"])]  # val (and query copies) ignored
     if meta.empty:
         raise ValueError(f"{meta_path} lists no images")
     first = meta.iloc[0]

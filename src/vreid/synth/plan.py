@@ -340,8 +340,14 @@ def _make_twin(base: dict, parent: dict, spec: dict[str, Any]) -> dict:
 
 
 def _identities(spec: dict[str, Any], models: list[dict]) -> dict[int, dict]:
-    n_tr, n_te = spec["n_train_ids"], spec["n_test_ids"]
-    ranges = {"train": range(1, n_tr + 1), "test": range(n_tr + 1, n_tr + n_te + 1)}
+    n_tr, n_te, n_va = spec["n_train_ids"], spec["n_test_ids"], spec["n_val_ids"]
+    # Validation ids come after the test ids, so train/test draws do not depend on n_val_ids
+    # (every stream is keyed by vid; twins are drawn among originals of their own split).
+    ranges = {
+        "train": range(1, n_tr + 1),
+        "test": range(n_tr + 1, n_tr + n_te + 1),
+        "val": range(n_tr + n_te + 1, n_tr + n_te + n_va + 1),
+    }
     out: dict[int, dict] = {}
     for split, vids in ranges.items():
         base = {v: _base_identity(spec, v, split, models) for v in vids}
@@ -543,7 +549,7 @@ def _tracks_of(world: dict[str, Any], vid: int) -> list[dict[str, Any]]:
                 )
                 frame += 5
             frame += int(rng.integers(50, 800)) * 5  # gap between passes (> 200 frames)
-        if split == "test":
+        if split in ("test", "val"):  # one query per (vid, camera)
             q = int(rng.integers(0, len(group)))
             for i, r in enumerate(group):
                 r["is_query"] = i == q
@@ -555,13 +561,17 @@ def _tracks_of(world: dict[str, Any], vid: int) -> list[dict[str, Any]]:
 
 
 def plan_rows(world: dict[str, Any]) -> list[dict[str, Any]]:
-    """One dict per image (train and test; queries flagged by ``is_query``), sorted by name."""
+    """One dict per image (train, test and val; queries flagged by ``is_query``).
+
+    Sorted by split (train, test, val) and by name inside a split.
+    """
     rows: list[dict[str, Any]] = []
     for vid in sorted(world["identities"]):
         rows += _tracks_of(world, vid)
     for r in rows:
         r["name"] = image_name(r["vid"], r["camid"], r["frame"])
-    rows.sort(key=lambda r: (r["split"] != "train", r["name"]))
+    order = {"train": 0, "test": 1, "val": 2}
+    rows.sort(key=lambda r: (order[r["split"]], r["name"]))
     return rows
 
 
@@ -630,8 +640,9 @@ def plan_frame(world: dict[str, Any], rows: list[dict[str, Any]]) -> pd.DataFram
 def sample_dataset_plan(spec: dict[str, Any]) -> pd.DataFrame:
     """Draw every identity, camera, pass, frame and yaw of a dataset WITHOUT rendering.
 
-    One row per image of the train and test splits (query images are test rows with
-    ``is_query`` True). Columns: name, split ('train'|'test'), vid, camid (1-based), frame,
+    One row per image of the train, test and val splits (query images are test or val rows
+    with ``is_query`` True; val rows exist only when ``n_val_ids`` > 0, with vids after the
+    test ids). Columns: name, split ('train'|'test'|'val'), vid, camid (1-based), frame,
     pass, frame_in_pass, track, is_query, yaw_deg (deg), view8 (0..7), view5 (0..4), scale,
     model, type (1..9), color (1..10), twin_of (0 = none), cues, occluded, truncated and
     camera style columns ``cam_*``. Same spec -> same table.

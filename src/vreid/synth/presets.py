@@ -99,7 +99,8 @@ _BASE: dict[str, Any] = {
     "night_share": 0.2,
     "n_cameras": 8,
     "n_train_ids": 120,
-    "n_test_ids": 40,
+    "n_test_ids": 120,
+    "n_val_ids": 80,
     "image_size": [96, 80],
     "cams_per_id": [2, 6],
     "passes": [1, 3],
@@ -121,6 +122,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_cameras=4,
         n_train_ids=12,
         n_test_ids=6,
+        n_val_ids=4,
         image_size=[64, 56],
         cams_per_id=[2, 4],
         night_share=0.25,
@@ -131,6 +133,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_cameras=12,
         n_train_ids=300,
         n_test_ids=100,
+        n_val_ids=100,
         image_size=[112, 96],
         cams_per_id=[2, 8],
     ),
@@ -139,6 +142,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         n_cameras=20,
         n_train_ids=576,
         n_test_ids=200,
+        n_val_ids=100,
         image_size=[128, 112],
         cams_per_id=[2, 18],
     ),
@@ -167,6 +171,7 @@ KNOBS: dict[str, tuple[str, tuple[float, float] | None, str]] = {
     "n_cameras": (_INT, (2, 999), "an integer in 2..999"),
     "n_train_ids": (_INT, (1, 9998), "an integer in 1..9998"),
     "n_test_ids": (_INT, (1, 9998), "an integer in 1..9998"),
+    "n_val_ids": (_INT, (0, 9998), "an integer in 0..9998 (0 = no validation split)"),
     "image_size": (_PAIR, (16, 512), "a list [height, width] of integers in 16..512"),
     "cams_per_id": (
         _PAIR,
@@ -245,10 +250,11 @@ def resolve_spec(spec: Mapping[str, Any], source: str = "spec") -> dict[str, Any
     out = copy.deepcopy(PRESETS[preset])
     for key, value in spec.items():
         out[key] = _check(source, key, value)
-    if out["n_train_ids"] + out["n_test_ids"] > 9999:
+    n_ids = out["n_train_ids"] + out["n_test_ids"] + out["n_val_ids"]
+    if n_ids > 9999:
         raise ValueError(
-            f"{source}: keys 'n_train_ids' + 'n_test_ids' = "
-            f"{out['n_train_ids'] + out['n_test_ids']} exceed 9999 (4-digit VeRi vehicle ids)"
+            f"{source}: keys 'n_train_ids' + 'n_test_ids' + 'n_val_ids' = {n_ids} exceed 9999 "
+            "(4-digit VeRi vehicle ids)"
         )
     return out
 
