@@ -2,30 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 
 def bootstrap_ci(
-    values: np.ndarray, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05
+    values: Iterable[float],
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    *,
+    max_chunk_elems: int = 1 << 22,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval ``(lo, hi)`` of the mean of per-query ``values``.
+    """Percentile bootstrap ``(1 - alpha)`` interval of the mean of per-query ``values``.
 
-    ``values``: (n,) per-query numbers (average precision, 0/1 rank-1 hits). ``n_boot``
-    resamples of n queries drawn with replacement (numpy Generator seeded by ``seed``, in
-    chunks so memory stays ~ 64 MB); the interval holds the central ``1 - alpha`` share of
-    the resampled means. Raises ValueError on empty input.
+    ``values`` are e.g. per-query average precisions or 0/1 rank-1 hits. Resamples are
+    drawn as (rows, n) index matrices, ``max_chunk_elems`` indices at a time, so memory
+    stays bounded for any ``n_boot``. Deterministic for a ``seed``. The bounds are clipped
+    to [min, max] of ``values`` (every resampled mean lies there), so a constant input
+    gives ``(v, v)`` exactly. Raises ValueError for empty or non-finite input.
     """
-    v = np.asarray(values, dtype=np.float64).ravel()
-    n = v.shape[0]
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, float)
+    if arr.ndim != 1:
+        raise ValueError(f"bootstrap_ci: values must be one-dimensional, got shape {arr.shape}")
+    n = arr.size
     if n == 0:
-        raise ValueError("bootstrap_ci: no values (no query was evaluated)")
-    if not 0 < alpha < 1 or n_boot < 1:
-        raise ValueError(f"bootstrap_ci: need 0 < alpha < 1 and n_boot >= 1; got {alpha}, {n_boot}")
+        raise ValueError("bootstrap_ci: values is empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("bootstrap_ci: values contain NaN or inf")
+    if n_boot < 1:
+        raise ValueError(f"bootstrap_ci: n_boot must be >= 1, got {n_boot}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"bootstrap_ci: alpha must be in (0, 1), got {alpha}")
     rng = np.random.default_rng(seed)
-    chunk = max(1, (8 << 20) // n)
-    means = np.empty(n_boot)
-    for b0 in range(0, n_boot, chunk):
-        b1 = min(n_boot, b0 + chunk)
-        means[b0:b1] = v[rng.integers(0, n, size=(b1 - b0, n))].mean(axis=1)
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
+    rows = max(1, min(n_boot, max_chunk_elems // n))
+    means = np.empty(n_boot, dtype=float)
+    for start in range(0, n_boot, rows):
+        stop = min(start + rows, n_boot)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = arr[idx].mean(axis=1)
+    lo, hi = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
+    vmin, vmax = float(arr.min()), float(arr.max())
+    return float(np.clip(lo, vmin, vmax)), float(np.clip(hi, vmin, vmax))

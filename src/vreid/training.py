@@ -195,7 +195,7 @@ def fit(
             for key, value in parts.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
             n += 1
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", refresh=False)
         t.scheduler.step()
         record = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
         record["seconds"] = time.time() - began
