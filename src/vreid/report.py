@@ -43,8 +43,7 @@ from vreid.stats import bootstrap_ci  # noqa: F401  (re-exported: part of the re
 
 DEFAULT_SEED_KEYS: tuple[str, ...] = ("train.seed",)
 
-# Headline metrics, shown when present in the input. The flat eval.* keys are what the
-# current evaluate stage writes (metrics/eval.json has no val/test split yet).
+# Headline metrics, shown when present in the input (metrics/eval.json and metrics/cluster.json).
 HEADLINE_METRICS: tuple[str, ...] = (
     "eval.val.mAP",
     "eval.val.rank1",
@@ -52,9 +51,6 @@ HEADLINE_METRICS: tuple[str, ...] = (
     "eval.test.mAP",
     "eval.test.rank1",
     "eval.test.cross_view_mAP",
-    "eval.mAP",
-    "eval.rank1",
-    "eval.cross_view_mAP",
     "cluster.final.ami",
     "cluster.final.merge_precision",
 )
