@@ -121,17 +121,21 @@ def _file_error(path: str, entry: Mapping[str, Any]) -> str | None:
     return f"{path}: {err}"
 
 
-def flatten_params(block: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
-    """Flatten the ``params`` block of one row: ``{path: {"data": {...}}}``."""
-    out: dict[str, Any] = {}
-    errors: list[str] = []
+def _file_entries(block: Mapping[str, Any] | None, errors: list[str]) -> Iterable[tuple[str, Any]]:
+    """``(path, data)`` of each readable file of a params/metrics block; errors appended."""
     for path, entry in (block or {}).items():
         entry = entry or {}
         if err := _file_error(path, entry):
             errors.append(err)
-        data = entry.get("data")
-        if data is None:
-            continue
+        if entry.get("data") is not None:
+            yield path, entry["data"]
+
+
+def flatten_params(block: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """Flatten the ``params`` block of one row: ``{path: {"data": {...}}}``."""
+    out: dict[str, Any] = {}
+    errors: list[str] = []
+    for path, data in _file_entries(block, errors):
         prefix = "" if path == DEFAULT_PARAMS_FILE else f"{path}:"
         if isinstance(data, Mapping):
             out.update({prefix + k: v for k, v in flatten(data).items()})
@@ -151,17 +155,10 @@ def _metric_prefixes(paths: Sequence[str]) -> dict[str, str]:
 
 def flatten_metrics(block: Mapping[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
     """Flatten the ``metrics`` block of one row, keys prefixed with the file stem."""
-    block = block or {}
-    prefixes = _metric_prefixes(list(block))
+    prefixes = _metric_prefixes(list(block or {}))
     out: dict[str, Any] = {}
     errors: list[str] = []
-    for path, entry in block.items():
-        entry = entry or {}
-        if err := _file_error(path, entry):
-            errors.append(err)
-        data = entry.get("data")
-        if data is None:
-            continue
+    for path, data in _file_entries(block, errors):
         if isinstance(data, Mapping):
             out.update(flatten(data, prefixes[path]))
         else:
