@@ -19,7 +19,7 @@ from vreid.imagedata import (
     augment,
     load_image,
 )
-from vreid.io import write_json
+from vreid.io import save_torch, write_json
 from vreid.model import ReidNet
 from vreid.training import Checkpoints, FitConfig, Trainable, build_optimizer, build_scheduler, fit
 
@@ -79,6 +79,16 @@ def test_vectorised_augment_matches_per_sample_loops():
     ref = _augment_loop_reference(x, cfg, torch.Generator().manual_seed(5))
     assert torch.allclose(fast, ref, atol=1e-6)
     assert (fast == 0).any()  # some rectangles were erased
+
+
+def test_saved_weights_have_bytes_that_depend_only_on_the_weights(tmp_path):
+    model = ReidNet("resnet18", num_classes=3)
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    save_torch(a, model.state_dict())
+    save_torch(b, model.state_dict())
+    assert a.read_bytes() == b.read_bytes()  # torch.save alone writes a random id each time
+    loaded = torch.load(a, weights_only=True)
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
 
 
 def test_bad_image_names_the_file(tmp_path):

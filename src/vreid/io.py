@@ -72,12 +72,36 @@ def write_csv(
                 writer.writerow(round_floats(list(row), digits))
 
 
-def save_torch(path: str | Path, obj: Any) -> None:
-    """``torch.save`` atomically (plain tensors/dicts, loadable with ``weights_only=True``)."""
+def torch_bytes(obj: Any) -> bytes:
+    """``torch.save`` of ``obj`` as bytes that depend only on ``obj``.
+
+    ``torch.save`` writes a random ``.data/serialization_id`` into every archive, so the same
+    weights saved twice differ byte for byte (and DVC sees a changed output). The archive is
+    rewritten entry by entry, in the same order, uncompressed as torch writes it, with that id
+    zeroed and fixed timestamps; ``torch.load`` reads it as before.
+    """
+    import io
+    import zipfile
+
     import torch
 
+    raw = io.BytesIO()
+    torch.save(obj, raw)
+    out = io.BytesIO()
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith(".data/serialization_id"):
+                data = b"0" * len(data)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return out.getvalue()
+
+
+def save_torch(path: str | Path, obj: Any) -> None:
+    """Save ``obj`` (plain tensors/dicts, loadable with ``torch.load(weights_only=True)``)
+    atomically, with bytes that depend only on ``obj`` (:func:`torch_bytes`)."""
     with atomic_path(path, ".pt") as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(torch_bytes(obj))
 
 
 def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
