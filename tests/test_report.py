@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from vreid import report
+from vreid.stats import bootstrap_ci
 
 FIXTURE = Path(__file__).parent / "data" / "exp_show.json"
 HEADLINE = ["eval.val.mAP", "eval.val.rank1", "eval.test.mAP", "eval.test.rank1"]
@@ -355,24 +356,24 @@ def test_dvc_failure_exits_2(monkeypatch, capsys):
 
 def test_bootstrap_contains_mean_and_is_deterministic():
     values = np.random.default_rng(1).random(200)
-    lo, hi = report.bootstrap_ci(values)
+    lo, hi = bootstrap_ci(values)
     assert lo < values.mean() < hi
-    assert report.bootstrap_ci(values, seed=5) == report.bootstrap_ci(list(values), seed=5)
-    assert report.bootstrap_ci(values, seed=5) != report.bootstrap_ci(values, seed=6)
+    assert bootstrap_ci(values, seed=5) == bootstrap_ci(list(values), seed=5)
+    assert bootstrap_ci(values, seed=5) != bootstrap_ci(values, seed=6)
 
 
 def test_bootstrap_narrows_with_more_samples():
     rng = np.random.default_rng(2)
     hits_small = (rng.random(50) < 0.3).astype(float)  # 0/1 rank-1 hits
     hits_large = (rng.random(5000) < 0.3).astype(float)
-    lo_s, hi_s = report.bootstrap_ci(hits_small)
-    lo_l, hi_l = report.bootstrap_ci(hits_large)
+    lo_s, hi_s = bootstrap_ci(hits_small)
+    lo_l, hi_l = bootstrap_ci(hits_large)
     assert hi_l - lo_l < (hi_s - lo_s) / 4
 
 
 def test_bootstrap_constant_input():
-    assert report.bootstrap_ci([0.1] * 37) == (0.1, 0.1)
-    assert report.bootstrap_ci([1.0]) == (1.0, 1.0)
+    assert bootstrap_ci([0.1] * 37) == (0.1, 0.1)
+    assert bootstrap_ci([1.0]) == (1.0, 1.0)
 
 
 def test_bootstrap_matches_brute_force_loop():
@@ -381,23 +382,23 @@ def test_bootstrap_matches_brute_force_loop():
     loop_rng = np.random.default_rng(99)
     means = [values[loop_rng.integers(0, values.size, values.size)].mean() for _ in range(200)]
     lo_ref, hi_ref = np.percentile(means, [2.5, 97.5])
-    lo, hi = report.bootstrap_ci(values, n_boot=1000, seed=0)
+    lo, hi = bootstrap_ci(values, n_boot=1000, seed=0)
     assert abs(lo - lo_ref) < 0.02 and abs(hi - hi_ref) < 0.02
 
 
 def test_bootstrap_chunks_bound_memory_and_stay_valid():
     values = np.random.default_rng(4).random(300)
-    small = report.bootstrap_ci(values, n_boot=500, seed=1, max_chunk_elems=1000)  # 3 rows
-    assert small == report.bootstrap_ci(values, n_boot=500, seed=1, max_chunk_elems=1000)
+    small = bootstrap_ci(values, n_boot=500, seed=1, max_chunk_elems=1000)  # 3 rows
+    assert small == bootstrap_ci(values, n_boot=500, seed=1, max_chunk_elems=1000)
     assert small[0] < values.mean() < small[1]
-    whole = report.bootstrap_ci(values, n_boot=500, seed=1)
+    whole = bootstrap_ci(values, n_boot=500, seed=1)
     assert abs(small[0] - whole[0]) < 0.02 and abs(small[1] - whole[1]) < 0.02
 
 
 def test_bootstrap_rejects_bad_input():
     with pytest.raises(ValueError, match="empty"):
-        report.bootstrap_ci([])
+        bootstrap_ci([])
     with pytest.raises(ValueError):
-        report.bootstrap_ci([0.1, float("nan")])
+        bootstrap_ci([0.1, float("nan")])
     with pytest.raises(ValueError):
-        report.bootstrap_ci([0.1, 0.2], alpha=1.5)
+        bootstrap_ci([0.1, 0.2], alpha=1.5)

@@ -17,8 +17,7 @@ Metrics are flattened with dots and named after the file stem: key ``test.mAP`` 
 (``cluster.eps``); keys of a params file other than ``params.yaml`` carry a
 ``path:`` prefix, as in ``dvc exp show``.
 
-Also here (from :mod:`vreid.stats`): :func:`bootstrap_ci`, a percentile bootstrap of the mean
-of per-query values.
+The bootstrap interval of a single run is :func:`vreid.stats.bootstrap_ci`.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ from typing import Any
 import numpy as np
 
 from vreid.io import atomic_path
-from vreid.stats import bootstrap_ci  # noqa: F401  (re-exported: part of the report API)
 
 DEFAULT_SEED_KEYS: tuple[str, ...] = ("train.seed",)
 

@@ -45,8 +45,8 @@ def channels_last(x):
 def seed_everything(seed: int, threads: int) -> None:
     """Seed torch/numpy, fix the CPU thread count and ask for deterministic kernels.
 
-    With the math-library pins of :mod:`vreid.reproducibility`: same seed -> same bits on the
-    same machine, and on other CPUs of the same instruction set (README, Reproducibility).
+    Same seed -> same bits on the same machine; :mod:`vreid.reproducibility` pins the math
+    libraries' kernel choice for other CPUs (README, Reproducibility, says what was checked).
     """
     torch.manual_seed(seed)
     np.random.seed(seed)

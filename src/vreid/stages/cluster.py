@@ -56,8 +56,8 @@ from ._common import (
     views_for_eval,
 )
 
-ROUND_COLUMNS = [
-    "round",
+#: Pseudo-label quality of a round (``metrics/cluster.json`` ``final.*``, ``plots/rounds.csv``).
+CLUSTER_COLUMNS = [
     "ami",
     "ari",
     "pairwise_precision",
@@ -66,14 +66,13 @@ ROUND_COLUMNS = [
     "noise_share",
     "n_merges",
     "merge_precision",
-    "val_mAP",
-    "val_rank1",
-    "val_cross_view_mAP",
-    "test_mAP",
-    "test_rank1",
-    "test_cross_view_mAP",
 ]
 HEADLINE = ("mAP", "rank1", "cross_view_mAP")
+ROUND_COLUMNS = [
+    "round",
+    *CLUSTER_COLUMNS,
+    *[f"{w}_{k}" for w in ("val", "test") for k in HEADLINE],
+]
 
 
 def headline(scores: dict[str, dict]) -> dict[str, float]:
@@ -109,6 +108,7 @@ def main() -> None:
     log.info("[cluster] tau = %.4f from ti = %d", tau, params["ti"])
     base = retrieval_by_split(df, feats, params, eval_views, device)
     records: list[dict] = [{"round": 0, **headline(base)}]
+    final_scores = base
     rounds = c["rounds"] if c["method"] != "ctacl" else 0
     labels = np.full(len(rows), -1, dtype=np.int64)
     source = image_source(df, params) if rounds else None
@@ -189,7 +189,7 @@ def main() -> None:
             checkpoints=ckpt,
         )
         feats = extract_features(model, source, device)
-        scores = retrieval_by_split(df, feats, params, eval_views, device)
+        scores = final_scores = retrieval_by_split(df, feats, params, eval_views, device)
         records.append(
             {
                 "round": rnd,
@@ -218,19 +218,14 @@ def main() -> None:
         zip(rows, train_views, labels, strict=True),
     )
     final = records[-1]
-    final_split = {
-        w: {k: final.get(f"{w}_{k}") for k in HEADLINE}
-        for w in ("val", "test")
-        if f"{w}_mAP" in final
-    }
     metrics = {
         "method": c["method"],
         "tau": float(tau),
         "ti": params["ti"],
         "rounds": rounds,
         "final": {
-            **{k: final.get(k) for k in ROUND_COLUMNS[:9] if k != "round"},
-            **final_split,
+            **{k: final.get(k) for k in CLUSTER_COLUMNS},
+            **{w: {k: sc.get(k) for k in HEADLINE} for w, sc in final_scores.items()},
         },
         "last_round_stats": {k: v for k, v in last_stats.items() if not isinstance(v, dict)},
     }

@@ -142,7 +142,7 @@ def main() -> None:
     )
     labels = torch.from_numpy(np.nan_to_num(view, nan=-1).astype(np.int64)).to(device)
 
-    # VAPC's classifier sees coarse shape only: it trains at its own (lower) resolution
+    # the classifier trains at its own input size (viewpoint.height/width)
     small = {**params, "model": {**params["model"], "height": vp["height"], "width": vp["width"]}}
     source = image_source(df, small)
     model = channels_last(build_model(params, num_classes=5).to(device))
