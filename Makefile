@@ -27,7 +27,7 @@ test: $(STAMP)
 	python -m pytest -q
 
 lint: $(STAMP)
-	ruff check src tests benchmarks && ruff format --check src tests benchmarks
+	ruff check src tests benchmarks studies && ruff format --check src tests benchmarks studies
 
 bench: $(STAMP)
 	python -m benchmarks.run_all

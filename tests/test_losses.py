@@ -350,3 +350,59 @@ def test_supervised_ce():
     assert float(supervised_ce_loss(logits, t)) == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="targets"):
         supervised_ce_loss(logits, torch.tensor([0, 3]))
+
+
+# ---------------------------------------------------------------------------- batch-hard triplet
+def _triplet_reference(feat, labels, margin):
+    """Per-anchor loops over every positive and negative."""
+    f = feat.double()
+    losses = []
+    for a in range(len(f)):
+        pos = [
+            float((f[a] - f[p]).norm()) for p in range(len(f)) if p != a and labels[p] == labels[a]
+        ]
+        neg = [float((f[a] - f[n]).norm()) for n in range(len(f)) if labels[n] != labels[a]]
+        if pos and neg:
+            losses.append(max(0.0, margin + max(pos) - min(neg)))
+    return sum(losses) / len(losses) if losses else 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_triplet_hard_matches_loops(seed):
+    from vreid.losses import triplet_hard_loss
+
+    g = torch.Generator().manual_seed(seed)
+    feat = torch.randn(12, 5, generator=g)
+    labels = torch.randint(0, 4, (12,), generator=g)
+    labels[0] = 7  # an anchor without a positive is skipped
+    got = float(triplet_hard_loss(feat, labels, margin=0.5))
+    assert got == pytest.approx(_triplet_reference(feat, labels, 0.5), abs=1e-5)
+
+
+def test_triplet_hard_without_positives_is_zero_with_gradient():
+    from vreid.losses import triplet_hard_loss
+
+    feat = torch.randn(4, 3, requires_grad=True)
+    loss = triplet_hard_loss(feat, torch.arange(4), margin=0.3)
+    loss.backward()
+    assert float(loss.detach()) == 0.0 and feat.grad is not None
+    with pytest.raises(ValueError, match="margin"):
+        triplet_hard_loss(feat, torch.arange(4), margin=-1.0)
+
+
+def test_supervised_objective_is_label_smoothed_ce_plus_batch_hard_triplet():
+    from vreid.losses import triplet_hard_loss
+    from vreid.objectives import Objective
+
+    g = torch.Generator().manual_seed(0)
+    logits, pooled = torch.randn(8, 5, generator=g), torch.randn(8, 6, generator=g)
+    targets = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    slots = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7])
+    obj = Objective("supervised", targets=targets, label_smoothing=0.1, triplet_margin=0.3)
+    loss, parts = obj.loss(F.normalize(pooled), logits, slots, 0, pooled=pooled)
+    y = targets[slots]
+    ref = F.cross_entropy(logits, y, label_smoothing=0.1) + triplet_hard_loss(pooled, y, margin=0.3)
+    assert float(loss) == pytest.approx(float(ref), rel=1e-6)
+    assert set(parts) == {"ce", "triplet", "loss"}
+    with pytest.raises(ValueError, match="pooled"):
+        obj.loss(F.normalize(pooled), logits, slots, 0)

@@ -25,6 +25,7 @@ TINY_PARAMS = {
     "ti": 20,
     "train": {"batch_size": 16, "workers": 0},
     "model": {"height": 32, "width": 32},
+    "pretrain": {"epochs": 1},
     "viewpoint": {"epochs": 2},
     "recognize": {"epochs": 2, "warmup_epochs": 1, "memory_reset_every": 0},
     "cluster": {"rounds": 2, "epochs_per_round": 1, "min_samples": 2, "k1": 6, "k2": 2},
@@ -84,6 +85,9 @@ def tiny_repo(tmp_path_factory, repo_root) -> tuple[Path, dict[str, str]]:
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, repo / name)
     (repo / "data" / "source" / "synth.yaml").write_text("preset: tiny\nseed: 0\n")
+    (repo / "data" / "source" / "pool.yaml").write_text(
+        "preset: pool\nseed: 1000\nn_train_ids: 60\nn_cameras: 4\nimage_size: [64, 56]\n"
+    )
     params = _merge(yaml.safe_load((repo / "params.yaml").read_text()), TINY_PARAMS)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # The clone's own sources, not the developer checkout's editable install.
@@ -104,6 +108,8 @@ def test_repro_tiny_end_to_end(tiny_repo):
     out = _run(dvc + ["repro"], repo, env)
     for stage in (
         "synthesize",
+        "pool",
+        "pretrain",
         "prepare",
         "tracklets",
         "viewpoint",
@@ -112,7 +118,7 @@ def test_repro_tiny_end_to_end(tiny_repo):
         "evaluate",
     ):
         assert f"Running stage '{stage}'" in out, out[-3000:]
-    for name in ("data", "tracklets", "viewpoint", "recognize", "cluster", "eval"):
+    for name in ("pretrain", "data", "tracklets", "viewpoint", "recognize", "cluster", "eval"):
         assert (repo / "metrics" / f"{name}.json").is_file(), name
     ev = json.loads((repo / "metrics" / "eval.json").read_text())
     for which in ("val", "test"):  # validation and test are scored apart
@@ -156,6 +162,8 @@ def test_repro_tiny_end_to_end(tiny_repo):
         s
         for s in (
             "synthesize",
+            "pool",
+            "pretrain",
             "prepare",
             "tracklets",
             "viewpoint",

@@ -153,3 +153,39 @@ def test_fit_resumes_bit_identically(tmp_path):
     assert [h["loss"] for h in hist_resumed] == [h["loss"] for h in hist_full]
     for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(a, b), k
+
+
+def test_warmup_raises_the_rate_linearly_over_the_first_epoch(tmp_path):
+    paths = _images(tmp_path)
+    model = torch.nn.Linear(3, 1)
+    opt = build_optimizer(model.parameters(), "sgd", 0.4)
+    sched = build_scheduler(opt, "constant", 2)
+    seen: list[tuple[int, float]] = []
+
+    def step(x, idx, epoch):
+        seen.append((epoch, opt.param_groups[0]["lr"]))
+        loss = model(x.mean(dim=(2, 3))).sum()
+        return loss, {"loss": loss.item()}, None
+
+    cfg = FitConfig(2, 4, 0, torch.device("cpu"), AugmentConfig(), progress=False, warmup=True)
+    fit(Trainable(model, opt, sched), ImageSource(paths, 8, 8, workers=0), np.arange(12), cfg, step)
+    assert [round(lr, 6) for e, lr in seen if e == 0] == [0.133333, 0.266667, 0.4]
+    assert all(lr == pytest.approx(0.4) for e, lr in seen if e == 1)
+
+
+def test_custom_epoch_order_is_used(tmp_path):
+    paths = _images(tmp_path)
+    model = torch.nn.Linear(3, 1)
+    opt = build_optimizer(model.parameters(), "sgd", 0.1)
+    batches: list[list[int]] = []
+
+    def step(x, idx, epoch):
+        batches.append(idx.tolist())
+        loss = model(x.mean(dim=(2, 3))).sum()
+        return loss, {"loss": loss.item()}, None
+
+    cfg = FitConfig(1, 4, 0, torch.device("cpu"), AugmentConfig(), progress=False)
+    cfg.order = lambda idx, gen: idx[::-1][:8]
+    sched = build_scheduler(opt, "constant", 1)
+    fit(Trainable(model, opt, sched), ImageSource(paths, 8, 8, workers=0), np.arange(12), cfg, step)
+    assert batches == [[11, 10, 9, 8], [7, 6, 5, 4]]

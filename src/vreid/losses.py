@@ -31,6 +31,7 @@ __all__ = [
     "repelled_loss",
     "sscl_loss",
     "supervised_ce_loss",
+    "triplet_hard_loss",
 ]
 
 # Tolerance subtracted before the ceiling of the grey-zone size, so that float artefacts such
@@ -374,3 +375,40 @@ def supervised_ce_loss(
         targets.to(device=logits.device, dtype=torch.long),
         label_smoothing=label_smoothing,
     )
+
+
+def triplet_hard_loss(
+    feat: torch.Tensor, labels: torch.Tensor, *, margin: float = 0.3
+) -> torch.Tensor:
+    """Batch-hard triplet loss (Hermans et al. 2017) on Euclidean distances.
+
+    For each anchor ``a``: ``max(0, margin + max_{p: y_p = y_a, p != a} d(a, p)
+    - min_{n: y_n != y_a} d(a, n))``, averaged over the anchors that have at least one
+    positive and one negative in the batch (0 when there is none). Used by the supervised
+    upper bound next to the identity cross-entropy (the "BNNeck" recipe: triplet on the
+    feature before the BN neck, cross-entropy on the logits after it).
+
+    Args:
+        feat: ``(B, d)`` features (not necessarily normalised).
+        labels: ``(B,)`` integer identities.
+        margin: the triplet margin (> 0).
+    """
+    if not isinstance(feat, torch.Tensor) or feat.ndim != 2 or not feat.is_floating_point():
+        raise ValueError("feat must be a floating (B, d) tensor")
+    if not isinstance(labels, torch.Tensor) or labels.shape != feat.shape[:1]:
+        raise ValueError(f"labels must be a ({feat.shape[0]},) tensor")
+    _check_positive("margin", margin)
+    sq = feat.pow(2).sum(dim=1)
+    d2 = (sq[:, None] + sq[None, :] - 2.0 * feat @ feat.T).clamp_min(1e-12)
+    dist = d2.sqrt()
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=feat.device)
+    pos = same & ~eye
+    neg = ~same
+    usable = pos.any(dim=1) & neg.any(dim=1)
+    if not bool(usable.any()):
+        return feat.sum() * 0.0
+    hardest_pos = torch.where(pos, dist, -math.inf).amax(dim=1)
+    hardest_neg = torch.where(neg, dist, math.inf).amin(dim=1)
+    per = F.relu(margin + hardest_pos - hardest_neg)
+    return per[usable].mean()

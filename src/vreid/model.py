@@ -55,11 +55,36 @@ class ReidNet(nn.Module):
         self.head = nn.Linear(self.dim, num_classes, bias=False) if num_classes > 0 else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        feat = self.body(x).mean(dim=(2, 3))
-        feat = self.neck(feat)
+        _, z, logits = self.forward_all(x)
+        return z, logits
+
+    def forward_all(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(pooled, z, logits)``: ``pooled`` is the feature before the BN neck (the
+        triplet loss of the supervised recipe reads it), ``z`` and ``logits`` as in
+        :meth:`forward`."""
+        pooled = self.body(x).mean(dim=(2, 3))
+        feat = self.neck(pooled)
         z = F.normalize(feat, dim=1)
         logits = self.head(feat) if self.head is not None else None
-        return z, logits
+        return pooled, z, logits
+
+
+#: ``ReidNet.body`` position -> torchvision ResNet module name (positions 2-3 have no weights).
+_BODY_NAMES = {0: "conv1", 1: "bn1", 4: "layer1", 5: "layer2", 6: "layer3", 7: "layer4"}
+
+
+def backbone_state_dict(model: ReidNet) -> dict[str, torch.Tensor]:
+    """The encoder's weights under torchvision's ResNet names (``conv1.weight``,
+    ``layer1.0.bn1.running_mean``, ...): the format ``model.pretrained`` reads, so a backbone
+    saved from here initialises any later model of the same architecture (the `pretrain`
+    stage's output). The BN neck and the classifier head are not included."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in model.body.state_dict().items():
+        pos, rest = key.split(".", 1)
+        out[f"{_BODY_NAMES[int(pos)]}.{rest}"] = value
+    return out
 
 
 def load_pretrained(net: nn.Module, arch: str, pretrained: str) -> None:

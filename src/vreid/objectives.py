@@ -18,6 +18,7 @@ from .losses import (
     repelled_loss,
     sscl_loss,
     supervised_ce_loss,
+    triplet_hard_loss,
 )
 from .memory import CameraTrackletMemory, ClusterMemory, FeatureMemory
 
@@ -38,10 +39,19 @@ class Objective:
     instance: FeatureMemory | None = None
     clusters: ClusterMemory | None = None
     targets: torch.Tensor | None = None  # supervised: ground-truth class per slot
+    label_smoothing: float = 0.0  # supervised: cross-entropy label smoothing
+    triplet_margin: float = 0.0  # supervised: batch-hard triplet margin (0 = no triplet term)
 
     def loss(
-        self, z: torch.Tensor, logits: torch.Tensor | None, slots: torch.Tensor, epoch: int
+        self,
+        z: torch.Tensor,
+        logits: torch.Tensor | None,
+        slots: torch.Tensor,
+        epoch: int,
+        pooled: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of a batch and its parts. ``pooled`` (the feature before the BN neck) is
+        read by the supervised recipe's triplet term only."""
         parts: dict[str, torch.Tensor] = {}
         if self.kind in ("ctacl", "ctacl_noda"):
             extended = epoch >= self.warmup_epochs
@@ -61,7 +71,12 @@ class Objective:
         elif self.kind == "sscl":
             parts["sscl"] = sscl_loss(z, slots, self.instance, temperature=self.temperature)
         elif self.kind == "supervised":
-            parts["ce"] = supervised_ce_loss(logits, self.targets[slots])
+            y = self.targets[slots]
+            parts["ce"] = supervised_ce_loss(logits, y, label_smoothing=self.label_smoothing)
+            if self.triplet_margin > 0:
+                if pooled is None:
+                    raise ValueError("the supervised triplet term needs the pooled features")
+                parts["triplet"] = triplet_hard_loss(pooled, y, margin=self.triplet_margin)
         elif self.kind == "cluster":
             parts["cluster"] = cluster_loss(
                 z, self.clusters.targets(slots), self.clusters, beta=self.beta

@@ -98,6 +98,13 @@ SCHEMA: dict[str, Any] = {
         "color_jitter": _num(0, 1),
         "random_erasing": _num(0, 1),
     },
+    "pretrain": {
+        "seed": _int(0),
+        "epochs": _int(1),
+        "optimizer": OPTIMIZER,
+        "lr": _num(0, lo_open=True),
+        "schedule": SCHEDULE,
+    },
     "viewpoint": {
         "height": _int(16),
         "width": _int(16),
@@ -111,6 +118,9 @@ SCHEMA: dict[str, Any] = {
     },
     "recognize": {
         "loss": _choice("ctacl", "ctacl_noda", "vapc", "sscl", "supervised"),
+        "label_smoothing": Rule((int, float), lambda v: 0 <= v < 1, "a number >= 0 and < 1"),
+        "triplet_margin": _num(0),
+        "instances": _int(1),
         "epochs": _int(1),
         "warmup_epochs": _int(0),
         "memory_reset_every": _int(0),
@@ -181,6 +191,12 @@ def validate(params: dict[str, Any], source: str = "params.yaml") -> dict[str, A
         raise ParamsError(
             f"{source}: recognize.warmup_epochs = {params['recognize']['warmup_epochs']} exceeds "
             f"recognize.epochs = {params['recognize']['epochs']}; allowed: <= epochs"
+        )
+    bs, k = params["train"]["batch_size"], params["recognize"]["instances"]
+    if params["recognize"]["loss"] == "supervised" and (bs % k or bs // k < 2):
+        raise ParamsError(
+            f"{source}: recognize.instances = {k} must divide train.batch_size = {bs} into at "
+            "least 2 identities per batch (the supervised recipe's P x K batches)"
         )
     return params
 

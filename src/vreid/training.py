@@ -124,6 +124,11 @@ class FitConfig:
     augment: AugmentConfig
     name: str = "train"
     progress: bool = True
+    #: linear learning-rate warm-up over the first epoch's steps (training from random weights
+    #: at a high rate: without it the first steps blow the loss up)
+    warmup: bool = False
+    #: ``order(indices, gen) -> indices in epoch order``; None = a uniform random permutation
+    order: Callable[[np.ndarray, torch.Generator], np.ndarray] | None = None
 
 
 @dataclass
@@ -168,7 +173,10 @@ def fit(
             before_epoch(epoch)
         t.model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        order = indices[torch.randperm(len(indices), generator=gen).numpy()]
+        if cfg.order is None:
+            order = indices[torch.randperm(len(indices), generator=gen).numpy()]
+        else:
+            order = np.asarray(cfg.order(indices, gen), dtype=np.int64)
         sums: dict[str, float] = {}
         n = 0
         began = time.time()
@@ -182,7 +190,10 @@ def fit(
             leave=False,
             mininterval=2.0,
         )
-        for x, idx in bar:
+        for step_i, (x, idx) in enumerate(bar):
+            if cfg.warmup and epoch == 0:
+                for group in t.optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * (step_i + 1) / total
             x = channels_last(augment(x.to(cfg.device), cfg.augment, gen))
             idx = idx.to(cfg.device)
             loss, parts, post = step(x, idx, epoch)

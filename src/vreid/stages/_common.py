@@ -19,6 +19,8 @@ from ..model import ReidNet
 from ..training import resolve_device, seed_everything
 
 ART = Path("artifacts")
+POOL = Path("data/pretrain_pool")
+PRETRAIN_DIR = ART / "pretrain"
 MANIFEST = ART / "prepare" / "manifest.csv"
 TRACKLETS = ART / "tracklets" / "tracklets.csv"
 VIEWPOINT_DIR = ART / "viewpoint"

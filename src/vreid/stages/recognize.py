@@ -3,9 +3,11 @@
 ``recognize.loss`` selects the objective: ``ctacl`` (CTACL Eq. 4 warm-up, then Eq. 7 +
 lambda * camera DA, Eq. 8-12; the default), ``ctacl_noda`` (the same without DA), ``vapc``
 (VAPC's repelled instance loss, Eq. 2-3), ``sscl`` (plain instance contrastive, CTACL
-Table III) or ``supervised`` (softmax cross-entropy on ground-truth ids: an upper bound
-that USES LABELS). Writes ``artifacts/recognize/{model.pt,features.npy}``,
-``metrics/recognize.json`` and ``plots/recognize_loss.csv``.
+Table III) or ``supervised`` (an upper bound that USES LABELS, trained the way re-ID trains
+supervised models: identity cross-entropy with label smoothing on the BN-neck logits, a
+batch-hard triplet loss on the feature before the neck, identity-balanced P x K batches).
+Writes ``artifacts/recognize/{model.pt,features.npy}``, ``metrics/recognize.json`` and
+``plots/recognize_loss.csv``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from ..io import save_npy, save_torch, write_csv, write_json
 from ..memory import CameraTrackletMemory, FeatureMemory
 from ..objectives import Objective
+from ..sampling import identity_balanced_order
 from ..training import (
     Checkpoints,
     FitConfig,
@@ -73,6 +76,7 @@ def main() -> None:
         _, targets = np.unique(df["vid"].to_numpy()[rows], return_inverse=True)
         n_classes = int(targets.max()) + 1
         obj.targets = torch.from_numpy(targets.astype(np.int64)).to(device)
+        obj.label_smoothing, obj.triplet_margin = r["label_smoothing"], r["triplet_margin"]
     model = build_model(params, num_classes=n_classes).to(device)
 
     def initial_memory() -> torch.Tensor:
@@ -91,8 +95,8 @@ def main() -> None:
             obj.ctam.reset(initial_memory())  # CTACL: the CTAM is overhauled every 5 epochs
 
     def step(x, idx, epoch):
-        z, logits = model(x)
-        loss, parts = obj.loss(z, logits, idx, epoch)
+        pooled, z, logits = model.forward_all(x)
+        loss, parts = obj.loss(z, logits, idx, epoch, pooled=pooled)
         return loss, parts, lambda: obj.post(z, idx)
 
     opt = build_optimizer(model.parameters(), r["optimizer"], r["lr"])
@@ -112,6 +116,10 @@ def main() -> None:
     cfg = FitConfig(
         r["epochs"], t["batch_size"], t["seed"], device, augment_config(params), name="recognize"
     )
+    if supervised:  # identity-balanced P x K batches (slots are train positions = rows)
+        cfg.order = lambda idx, gen: idx[
+            identity_balanced_order(targets[idx], r["instances"], t["batch_size"], gen)
+        ]
     history = fit(
         Trainable(model, opt, sched, obj.memories()),
         source,

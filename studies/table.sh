@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The README's results table: every baseline and ablation, 3 seeds each, as named DVC
+# experiments run in the workspace (so that runs sharing a stage reuse it from DVC's run
+# cache), then one aggregation command. Run from the repository root after `make repro`,
+# with the default committed (each run starts from the committed params.yaml).
+#
+#   bash studies/table.sh [seeds...]        # default: 0 1 2
+#   bash studies/table.sh 0 -- sup sscl     # only some rows for seed 0
+#
+# Re-running skips experiments that already exist (by name), so an interrupted study resumes.
+set -euo pipefail
+export DVC_NO_ANALYTICS=1
+
+declare -A ROWS=(
+  [full]=""
+  [ctacl]="-S cluster.method=ctacl"
+  [ctacl-noda]="-S recognize.loss=ctacl_noda -S cluster.method=ctacl"
+  [sup]="-S recognize.loss=supervised -S cluster.method=ctacl"
+  [sscl]="-S recognize.loss=sscl -S cluster.method=ctacl"
+  [vapc]="-S recognize.loss=vapc -S cluster.method=vapc"
+  [no-2p]="-S cluster.two_period=false"
+  [no-kr]="-S cluster.k_reciprocal=false"
+  [no-ns]="-S cluster.noise_selection=false"
+  [all-off]="-S cluster.two_period=false -S cluster.k_reciprocal=false -S cluster.noise_selection=false"
+)
+ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off)
+
+seeds=()
+while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
+[[ "${1:-}" == "--" ]] && { shift; ORDER=("$@"); }
+[[ ${#seeds[@]} -eq 0 ]] && seeds=(0 1 2)
+
+existing=$(dvc exp ls --name-only 2>/dev/null || true)
+for s in "${seeds[@]}"; do
+  for row in "${ORDER[@]}"; do
+    name="t-s$s-$row"
+    if grep -qx "$name" <<<"$existing"; then echo "skip $name (exists)"; continue; fi
+    git checkout -q params.yaml
+    # shellcheck disable=SC2086
+    dvc exp run -n "$name" -S train.seed=$s ${ROWS[$row]}
+  done
+done
+git checkout -q params.yaml
