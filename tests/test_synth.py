@@ -329,11 +329,12 @@ def test_plan_histograms(preset):
     # each camera's mixture is skewed: its most common view holds a large share
     top = plan.groupby("camid")["view5"].agg(lambda s: s.value_counts(normalize=True).iloc[0])
     assert top.mean() > 0.45
-    # tracks: ~80% single pass, 4-6 frames per pass, step 5 inside, gaps > 200 between
+    # tracks: ~80% single pass, the preset's frames per pass, step 5 inside, gaps > 200 between
     g = plan.groupby(["vid", "camid"])["pass"].max()
     assert 0.7 < float((g == 0).mean()) < 0.9
     sizes = plan.groupby("track").size()
-    assert sizes.min() >= 4 and sizes.max() <= 6
+    lo, hi = spec["frames"]
+    assert sizes.min() >= lo and sizes.max() <= hi
     for (_v, _c), grp in list(plan.groupby(["vid", "camid"]))[:300]:
         f = np.sort(grp["frame"].to_numpy())
         d = np.diff(f)
@@ -376,7 +377,7 @@ def test_train_and_test_do_not_depend_on_n_val_ids():
 
 def test_plan_sizes_and_knobs():
     d = sample_dataset_plan({"preset": "default"})
-    assert 2500 <= (d["split"] == "train").sum() <= 3800
+    assert 3000 <= (d["split"] == "train").sum() <= 4500
     v = sample_dataset_plan({"preset": "veri"})
     assert 33000 <= (v["split"] == "train").sum() <= 42000
     assert v["camid"].nunique() == 20
@@ -399,7 +400,7 @@ def test_plan_sizes_and_knobs():
     # same spec -> same plan; the plan does not depend on draw order
     pd.testing.assert_frame_equal(d, sample_dataset_plan({"preset": "default"}))
     more = sample_dataset_plan({"preset": "default", "n_test_ids": 41})
-    same = more[more["vid"] <= 120]
+    same = more[more["vid"] <= PRESETS["default"]["n_train_ids"]]
     pd.testing.assert_frame_equal(
         same.reset_index(drop=True), d[d["split"] == "train"].reset_index(drop=True)
     )
@@ -415,8 +416,19 @@ def _thumb(data: bytes) -> np.ndarray:
     return x / np.linalg.norm(x)
 
 
-def test_similarity_dilemma():
+@pytest.mark.parametrize(
+    "knobs, min_ratio",
+    [
+        # the renderer's geometry with small cues: viewpoint clearly dominates identity
+        ({"n_cues": 3, "cue_scale": 1.0, "camera_style": 1.0}, 1.1),
+        # the calibrated default (5 cues of 1.6x): the dilemma is weaker but still there
+        ({}, 1.0),
+    ],
+    ids=["small-cues", "default-cues"],
+)
+def test_similarity_dilemma(knobs, min_ratio):
     spec = dict(
+        **knobs,
         preset="tiny",
         n_models=2,
         n_train_ids=120,
@@ -466,7 +478,7 @@ def test_similarity_dilemma():
     cross, dil, same = map(np.asarray, (cross, dil, same))
     # same id, other view is often farther than another id of the same model/colour/view ...
     assert np.mean(cross > dil) > 0.5
-    assert cross.mean() > 1.1 * dil.mean()
+    assert cross.mean() > min_ratio * dil.mean()
     # ... while same id, same view, same camera is clearly closest
     assert np.mean(same < dil) >= 0.8
     assert same.mean() < 0.75 * dil.mean()

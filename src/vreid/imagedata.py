@@ -94,7 +94,7 @@ class ImageSource:
     def batches(
         self, order: np.ndarray, batch_size: int, drop_last: bool = False
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = np.asarray(order, dtype=np.int64)
+        order = np.ascontiguousarray(order, dtype=np.int64)
         if drop_last and len(order) >= batch_size:
             order = order[: len(order) - len(order) % batch_size]
         if self.images is not None:

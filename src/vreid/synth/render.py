@@ -1132,8 +1132,9 @@ def _noise_bank() -> np.ndarray:
 
 def _road_bank(seed: int, cam: dict[str, Any], Hc: int, Wc: int) -> np.ndarray:
     """The camera's road surface, (2 Hc, 2 Wc, 3) uint8, drawn once per (seed, camera, size)
-    from ``SeedSequence([seed, 41, camid])``; every image shows a random window of it."""
-    key = (seed, cam["camid"], Hc, Wc)
+    from ``SeedSequence([seed, 41, camid])``; every image shows a random window of it.
+    The key holds everything the bank is drawn from (two worlds may share seed and camid)."""
+    key = (seed, cam["camid"], Hc, Wc, float(cam["road_texture"]), tuple(map(float, cam["road"])))
     bank = _ROAD.get(key)
     if bank is not None:
         return bank
