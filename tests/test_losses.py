@@ -100,7 +100,7 @@ def ref_ctacl_loss(z, idx, mem, *, temperature, extended, k, gamma):
     return total / z.shape[0]
 
 
-def ref_da_loss(z, mem):
+def ref_da_loss(z, mem, temperature=1.0):
     cams = mem.cams.tolist()
     ids = sorted(set(cams))
     cents = []
@@ -110,7 +110,7 @@ def ref_da_loss(z, mem):
         cents.append(mean / mean.norm())
     total = 0.0
     for b in range(z.shape[0]):
-        logits = [float(z[b] @ c) for c in cents]
+        logits = [float(z[b] @ c) / temperature for c in cents]
         mx = max(logits)
         denom = sum(math.exp(x - mx) for x in logits)
         p = [math.exp(x - mx) / denom for x in logits]
@@ -341,6 +341,19 @@ def test_da_matches_loop_reference(seed):
     # precomputed centroids give the same value
     again = camera_da_loss(z.detach(), mem, centroids=mem.camera_centroids())
     assert float(again) == pytest.approx(float(loss.detach()), rel=1e-14)
+
+
+@pytest.mark.parametrize("temperature", [0.07, 0.5, 2.0])
+def test_da_temperature_matches_loop_reference(temperature):
+    mem, g = random_ctam(31, 90, 4)
+    z, _ = random_batch(mem, g, 10)
+    got = float(camera_da_loss(z, mem, temperature=temperature))
+    assert got == pytest.approx(ref_da_loss(z, mem, temperature), rel=1e-10)
+    # a sharper softmax is further from uniform for the same features
+    if temperature < 1:
+        assert got > float(camera_da_loss(z, mem))
+    with pytest.raises(ValueError, match="temperature"):
+        camera_da_loss(z, mem, temperature=0.0)
 
 
 def test_supervised_ce():

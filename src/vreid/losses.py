@@ -327,12 +327,15 @@ def camera_da_loss(
     memory: CameraTrackletMemory,
     *,
     centroids: torch.Tensor | None = None,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
-    """CTACL Eq. 8-11: ``KL(U || P(c|z))`` with ``P(c|z) = softmax_c(z . zbar_c)``, batch mean.
+    """CTACL Eq. 8-11: ``KL(U || P(c|z))``, ``P(c|z) = softmax_c(z . zbar_c / T)``, batch mean.
 
     ``zbar_c`` are the memory's camera centroids (Eq. 9, L2-normalised; pass ``centroids``
-    ``(C, d)`` to reuse a precomputed copy). There is no temperature, as in the paper. ``U`` is
-    uniform over the ``C`` cameras. This is the true KL divergence
+    ``(C, d)`` to reuse a precomputed copy). The paper has no temperature (``T = 1``, the
+    default); with cosine logits in [-1, 1], P is then nearly uniform and the loss nearly 0
+    (``studies/da_diagnosis.py``), so ``temperature`` (``recognize.da_temperature``) can
+    sharpen it. ``U`` is uniform over the ``C`` cameras. This is the true KL divergence
     ``sum_c U_c log(U_c / P_c) = -log C - (1/C) sum_c log P_c``; the paper's Eq. 10 prints it
     without the logarithm, which we read as a typo. With a single camera the loss is 0.
     """
@@ -349,8 +352,12 @@ def camera_da_loss(
             f"centroids/memory are on {centroids.device} but z is on {z.device}; "
             "call memory.to(z.device)"
         )
+    _check_positive("temperature", temperature)
     c = centroids.shape[0]
-    log_p = F.log_softmax(z @ centroids.to(z.dtype).T, dim=1)  # (B, C)
+    logits = z @ centroids.to(z.dtype).T
+    if temperature != 1.0:  # T = 1 keeps the paper's exact arithmetic
+        logits = logits / temperature
+    log_p = F.log_softmax(logits, dim=1)  # (B, C)
     per_row = -math.log(c) - log_p.mean(dim=1)
     return per_row.mean()
 

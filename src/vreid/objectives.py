@@ -33,6 +33,7 @@ class Objective:
     k: int = 5
     gamma: float = 0.01
     lam: float = 0.0
+    da_temperature: float = 1.0  # CTACL DA: temperature of P(c|z) (1 = the paper's)
     warmup_epochs: int = 0
     tracklet_weight: float = 0.0
     ctam: CameraTrackletMemory | None = None
@@ -65,7 +66,9 @@ class Objective:
                 gamma=self.gamma,
             )
             if self.kind == "ctacl" and extended and self.lam > 0:
-                parts["da"] = self.lam * camera_da_loss(z, self.ctam)
+                parts["da"] = self.lam * camera_da_loss(
+                    z, self.ctam, temperature=self.da_temperature
+                )
         elif self.kind == "vapc":
             parts["repelled"] = repelled_loss(z, slots, self.instance, beta=self.beta)
         elif self.kind == "sscl":
@@ -92,7 +95,9 @@ class Objective:
                     gamma=self.gamma,
                 )
             if self.ctam is not None and self.lam > 0:
-                parts["da"] = self.lam * camera_da_loss(z, self.ctam)
+                parts["da"] = self.lam * camera_da_loss(
+                    z, self.ctam, temperature=self.da_temperature
+                )
         else:
             raise ValueError(f"unknown objective {self.kind!r}")
         total = sum(parts.values())

@@ -125,6 +125,7 @@ SCHEMA: dict[str, Any] = {
         "warmup_epochs": _int(0),
         "memory_reset_every": _int(0),
         "temperature": _num(0, lo_open=True),
+        "da_temperature": _num(0, lo_open=True),
         "beta": _num(0, lo_open=True),
         "optimizer": OPTIMIZER,
         "lr": _num(0, lo_open=True),

@@ -122,6 +122,7 @@ def main() -> None:
         params["k"],
         params["gamma"],
         params["lambda"],
+        params["recognize"]["da_temperature"],
         file_digest(MANIFEST),
         file_digest(TRACKLETS),
         file_digest(RECOGNIZE_DIR / "model.pt"),
@@ -159,6 +160,7 @@ def main() -> None:
         obj.clusters = ClusterMemory.from_labels(f_t, lab_t).to(device)
         if c["method"] == "combined":
             obj.lam, obj.tracklet_weight = params["lambda"], c["tracklet_weight"]
+            obj.da_temperature = params["recognize"]["da_temperature"]
             obj.ctam = CameraTrackletMemory(
                 f_t, torch.from_numpy(cams), torch.from_numpy(tracklets)
             ).to(device)

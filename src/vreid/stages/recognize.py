@@ -69,6 +69,7 @@ def main() -> None:
         k=params["k"],
         gamma=params["gamma"],
         lam=params["lambda"],
+        da_temperature=r["da_temperature"],
         warmup_epochs=r["warmup_epochs"],
     )
     if supervised:
