@@ -18,8 +18,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from vreid.losses import camera_da_loss, ctacl_loss
-from vreid.memory import CameraTrackletMemory
+from vreid.learn.losses import camera_da_loss, ctacl_loss
+from vreid.learn.memory import CameraTrackletMemory
 
 
 def make_memory(n: int, d: int, n_cams: int, seed: int, device: str) -> CameraTrackletMemory:

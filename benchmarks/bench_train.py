@@ -8,11 +8,12 @@ Both rows run in the same process, at the same batch, image size and torch threa
 
 - ``bare backbone``: the torchvision ResNet forward + backward + SGD step on a random float
   batch (no augmentation, no loss beyond a mean, no memory): the floor of what a step costs.
-- ``recognize step``: what ``vreid.training.fit`` does per batch of the default recognition
+- ``recognize step``: what ``vreid.learn.loop.fit`` does per batch of the default recognition
   stage: a uint8 batch from the in-RAM image cache, the batch augmentation
-  (:func:`vreid.imagedata.augment`), :class:`vreid.model.ReidNet` (BN neck, L2-normalised
-  embedding), the CTACL loss (Eq. 7) + lambda * camera DA (Eq. 8-12) against a camera-tracklet
-  memory of ``--slots`` entries, backward, SGD step and the memory update (CTACL Eq. 3).
+  (:func:`vreid.learn.images.augment`), :class:`vreid.learn.backbone.ReidNet` (BN neck,
+  L2-normalised embedding), the CTACL loss (Eq. 7) + lambda * camera DA (Eq. 8-12) against a
+  camera-tracklet memory of ``--slots`` entries, backward, SGD step and the memory update
+  (CTACL Eq. 3).
 - ``augment only`` and ``loss + memory only``: the two parts of the step that the bare backbone
   does not have, timed alone.
 
@@ -24,15 +25,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torchvision
 
-from vreid.imagedata import AugmentConfig, augment
-from vreid.memory import CameraTrackletMemory
-from vreid.model import ReidNet
-from vreid.objectives import Objective
-from vreid.training import build_optimizer, channels_last
+from vreid.learn.backbone import ReidNet
+from vreid.learn.images import AugmentConfig, augment
+from vreid.learn.loop import build_optimizer, channels_last
+from vreid.learn.memory import CameraTrackletMemory
+from vreid.learn.objectives import make_objective
+from vreid.params import load as load_params
 
 
 def _median_seconds(fn, steps: int) -> float:
@@ -79,8 +82,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     cams = torch.randint(0, 8, (n,), generator=g)
     trk = cams * 100_000 + torch.randint(0, max(1, n // 24), (n,), generator=g)
     init = torch.nn.functional.normalize(torch.randn(n, model.dim, generator=g), dim=1)
-    obj = Objective("ctacl", k=5, gamma=0.01, lam=0.2, warmup_epochs=0)
-    obj.ctam = CameraTrackletMemory(init, cams, trk)
+    # the project's default CTACL settings (params.yaml), past the warm-up epochs
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    obj = make_objective("ctacl", params, ctam=CameraTrackletMemory(init, cams, trk))
     images = torch.randint(0, 256, (n, 3, h, w), dtype=torch.uint8, generator=g)
     aug = AugmentConfig()
     order = torch.randperm(n, generator=g)

@@ -25,9 +25,10 @@ import torch.nn.functional as F
 import torchvision
 
 from vreid import params as P
-from vreid.imagedata import AugmentConfig, ImageSource, augment, normalize
-from vreid.losses import triplet_hard_loss
-from vreid.sampling import identity_balanced_order
+from vreid.learn.images import AugmentConfig, ImageSource, augment, normalize
+from vreid.learn.loop import channels_last, extract_features
+from vreid.learn.losses import triplet_hard_loss
+from vreid.learn.sampling import identity_balanced_order
 from vreid.stages._common import (
     build_model,
     device_and_seed,
@@ -36,7 +37,6 @@ from vreid.stages._common import (
     retrieval_by_split,
     train_rows,
 )
-from vreid.training import channels_last, extract_features
 
 CUES = ("sticker", "decal_left", "decal_right", "dent", "roof", "rims", "rear_item")
 

@@ -1,8 +1,15 @@
-"""Every source file a stage imports is in that stage's `deps` (else DVC's cache goes stale)."""
+"""A stage's source `deps` in dvc.yaml are exactly the files its command imports.
+
+Missing one leaves DVC's cache stale (an edit does not re-run the stage); listing an unused one
+re-runs the stage for nothing. After moving code, `python tests/test_dvc_deps.py --write`
+rewrites the `src/` entries of every stage's deps from the import closure (a folder is listed
+as the folder when the stage imports every file in it)."""
 
 from __future__ import annotations
 
+import argparse
 import ast
+import re
 from pathlib import Path
 
 import yaml
@@ -55,17 +62,114 @@ def transitive_sources(module: str) -> set[Path]:
     return {_module_file(m).relative_to(ROOT) for m in seen}
 
 
-def test_every_imported_source_file_is_a_dep():
+def stage_modules() -> dict[str, str]:
+    """Stage name -> the ``vreid`` module its command runs (``python -m vreid....``)."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    missing = {}
+    out = {}
     for name, stage in stages.items():
-        cmd = stage["cmd"]
-        if "python -m vreid." not in cmd:
+        m = re.search(r"python -m (vreid[\w.]*)", " ".join(str(stage["cmd"]).split()))
+        if m:
+            out[name] = m.group(1)
+    return out
+
+
+def listed_src_deps(stage: dict) -> list[str]:
+    deps = [str(d) if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
+    return [d.rstrip("/") for d in deps if d.startswith("src/")]
+
+
+def _files_under(dep: str) -> set[Path]:
+    p = ROOT / dep
+    if p.is_dir():
+        return {f.relative_to(ROOT) for f in p.rglob("*.py")}
+    return {Path(dep)}
+
+
+def dep_problems(stages: dict) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(missing, unused): per stage, imported files no dep covers, and listed deps (files, or
+    folders holding a file) the command never imports."""
+    missing: dict[str, list[str]] = {}
+    unused: dict[str, list[str]] = {}
+    for name, module in stage_modules().items():
+        if name not in stages:
             continue
-        module = cmd.split("python -m ", 1)[1].split()[0]
-        deps = [str(d) if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
-        for f in sorted(transitive_sources(module)):
-            covered = any(str(f) == d or str(f).startswith(d.rstrip("/") + "/") for d in deps)
-            if not covered:
-                missing.setdefault(name, []).append(str(f))
+        used = transitive_sources(module)
+        deps = listed_src_deps(stages[name])
+        covered = set().union(*(_files_under(d) for d in deps)) if deps else set()
+        if gaps := sorted(str(f) for f in used - covered):
+            missing[name] = gaps
+        if extra := sorted(str(f) for f in covered - used):
+            unused[name] = extra
+    return missing, unused
+
+
+def expected_src_deps(module: str) -> list[str]:
+    """The closure of ``module`` as dep entries: a folder when every file in it is used."""
+    used = transitive_sources(module)
+    out: set[str] = set()
+    for f in used:
+        entry = str(f)
+        for parent in reversed(f.parents[:-1]):  # the highest folder fully used wins
+            if parent == Path("src") or parent == Path("src/vreid"):
+                continue
+            if _files_under(str(parent)) <= used:
+                entry = str(parent)
+                break
+        out.add(entry)
+    return sorted(out)
+
+
+def test_every_imported_source_file_is_a_dep():
+    missing, _ = dep_problems(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
     assert not missing, f"files imported by a stage but missing from its deps: {missing}"
+
+
+def test_every_listed_source_file_is_imported():
+    _, unused = dep_problems(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+    assert not unused, f"deps that the stage never imports (remove them): {unused}"
+
+
+def test_the_check_sees_a_dropped_or_an_extra_dep():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    name = "recognize"
+    deps = stages[name]["deps"]
+    loss_file = next(d for d in deps if isinstance(d, str) and d.endswith("losses.py"))
+    stages[name]["deps"] = [d for d in deps if d != loss_file] + ["src/vreid/report.py"]
+    missing, unused = dep_problems(stages)
+    assert missing == {name: [loss_file]}
+    assert unused == {name: ["src/vreid/report.py"]}
+
+
+def write_deps() -> None:
+    """Rewrite each stage's ``src/`` deps in dvc.yaml (in place, other lines untouched)."""
+    path = ROOT / "dvc.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    modules = stage_modules()
+    out: list[str] = []
+    stage = None
+    in_deps = False
+    for line in lines:
+        m = re.match(r"^  (\w[\w-]*):\s*$", line)
+        if m:
+            stage, in_deps = m.group(1), False
+        if re.match(r"^    deps:\s*$", line):
+            in_deps = True
+            out.append(line)
+            if stage in modules:
+                out += [f"      - {d}\n" for d in expected_src_deps(modules[stage])]
+            continue
+        if in_deps and re.match(r"^    \S", line):
+            in_deps = False
+        if in_deps and stage in modules and re.match(r"^      - src/", line):
+            continue
+        out.append(line)
+    path.write_text("".join(out))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--write", action="store_true", help="rewrite dvc.yaml's src deps")
+    if parser.parse_args().write:
+        write_deps()
+    problems = dep_problems(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+    print("missing:", problems[0] or "none", "\nunused:", problems[1] or "none")

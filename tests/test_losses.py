@@ -1,4 +1,4 @@
-"""Tests of vreid.losses against plain per-sample references and hand-computed values."""
+"""Tests of vreid.learn.losses against plain per-sample references and hand-computed values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vreid.losses import (
+from vreid.learn.losses import (
     camera_da_loss,
     cluster_loss,
     ctacl_loss,
@@ -17,7 +17,7 @@ from vreid.losses import (
     sscl_loss,
     supervised_ce_loss,
 )
-from vreid.memory import CameraTrackletMemory, ClusterMemory, FeatureMemory
+from vreid.learn.memory import CameraTrackletMemory, ClusterMemory, FeatureMemory
 
 D64 = torch.float64
 
@@ -382,7 +382,7 @@ def _triplet_reference(feat, labels, margin):
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_triplet_hard_matches_loops(seed):
-    from vreid.losses import triplet_hard_loss
+    from vreid.learn.losses import triplet_hard_loss
 
     g = torch.Generator().manual_seed(seed)
     feat = torch.randn(12, 5, generator=g)
@@ -393,7 +393,7 @@ def test_triplet_hard_matches_loops(seed):
 
 
 def test_triplet_hard_without_positives_is_zero_with_gradient():
-    from vreid.losses import triplet_hard_loss
+    from vreid.learn.losses import triplet_hard_loss
 
     feat = torch.randn(4, 3, requires_grad=True)
     loss = triplet_hard_loss(feat, torch.arange(4), margin=0.3)
@@ -404,14 +404,15 @@ def test_triplet_hard_without_positives_is_zero_with_gradient():
 
 
 def test_supervised_objective_is_label_smoothed_ce_plus_batch_hard_triplet():
-    from vreid.losses import triplet_hard_loss
-    from vreid.objectives import Objective
+    from vreid.learn.losses import triplet_hard_loss
+    from vreid.learn.objectives import make_objective
 
     g = torch.Generator().manual_seed(0)
     logits, pooled = torch.randn(8, 5, generator=g), torch.randn(8, 6, generator=g)
     targets = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
     slots = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7])
-    obj = Objective("supervised", targets=targets, label_smoothing=0.1, triplet_margin=0.3)
+    params = {"recognize": {"label_smoothing": 0.1, "triplet_margin": 0.3}}
+    obj = make_objective("supervised", params, targets=targets)
     loss, parts = obj.loss(F.normalize(pooled), logits, slots, 0, pooled=pooled)
     y = targets[slots]
     ref = F.cross_entropy(logits, y, label_smoothing=0.1) + triplet_hard_loss(pooled, y, margin=0.3)

@@ -1,4 +1,4 @@
-"""Tests of vreid.memory: Eq. 3 updates, centroids, cluster slots, checkpoint round-trip."""
+"""Tests of vreid.learn.memory: Eq. 3 updates, centroids, cluster slots, checkpoint round-trip."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from vreid.memory import CameraTrackletMemory, ClusterMemory, FeatureMemory
+from vreid.learn.memory import CameraTrackletMemory, ClusterMemory, FeatureMemory
 
 D64 = torch.float64
 

@@ -1,4 +1,4 @@
-"""Attribute pretraining (vreid.pretraining, stage `pretrain`) and the backbone hand-over."""
+"""Attribute pretraining (vreid.learn.pretraining, stage `pretrain`) and the backbone hand-over."""
 
 from pathlib import Path
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vreid.model import ReidNet, backbone_state_dict
-from vreid.pretraining import attribute_loss, attribute_targets
+from vreid.learn.backbone import ReidNet, backbone_state_dict
+from vreid.learn.pretraining import attribute_loss, attribute_targets
 from vreid.synth.plan import CUE_POOL
 
 

@@ -1,10 +1,10 @@
-"""Identity-balanced P x K batch order (vreid.sampling)."""
+"""Identity-balanced P x K batch order (vreid.learn.sampling)."""
 
 import numpy as np
 import pytest
 import torch
 
-from vreid.sampling import identity_balanced_order
+from vreid.learn.sampling import identity_balanced_order
 
 
 def _batches(order, batch_size):

@@ -10,7 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from vreid.imagedata import (
+from vreid.io import save_torch, write_json
+from vreid.learn.backbone import ReidNet
+from vreid.learn.images import (
     MEAN,
     STD,
     AugmentConfig,
@@ -19,9 +21,14 @@ from vreid.imagedata import (
     augment,
     load_image,
 )
-from vreid.io import save_torch, write_json
-from vreid.model import ReidNet
-from vreid.training import Checkpoints, FitConfig, Trainable, build_optimizer, build_scheduler, fit
+from vreid.learn.loop import (
+    Checkpoints,
+    FitConfig,
+    Trainable,
+    build_optimizer,
+    build_scheduler,
+    fit,
+)
 
 
 def _images(tmp_path, n=12):

@@ -13,6 +13,13 @@ from typing import Any
 
 import yaml
 
+from .cluster.progressive import NOISE_MODES
+from .data.readers import DATASET_NAMES
+from .learn.backbone import ARCHS
+from .learn.loop import OPTIMIZERS, SCHEDULES
+from .learn.objectives import CLUSTER_METHODS, RECOGNITION_LOSSES
+from .tracklets import TRACKLET_MODES
+
 
 class ParamsError(ValueError):
     """A parameter in params.yaml is missing, of the wrong type or out of range."""
@@ -50,8 +57,8 @@ def _choice(*options: str) -> Rule:
 
 BOOL = Rule(bool, None, "true or false")
 STR = Rule(str, lambda v: bool(v), "a non-empty string")
-OPTIMIZER = _choice("sgd", "adam")
-SCHEDULE = _choice("cosine", "step", "constant")
+OPTIMIZER = _choice(*OPTIMIZERS)
+SCHEDULE = _choice(*SCHEDULES)
 
 
 def _device(v: Any) -> bool:
@@ -67,7 +74,7 @@ SCHEMA: dict[str, Any] = {
     "gamma": _num(0, 1),
     "lambda": _num(0),
     "data": {
-        "dataset": _choice("synthetic", "veri776", "veriwild", "vveri901", "vehicleid"),
+        "dataset": _choice(*DATASET_NAMES),
         "root": STR,
         "veriwild_test_size": _int(1),
         "vehicleid_test_size": _int(1),
@@ -76,7 +83,7 @@ SCHEMA: dict[str, Any] = {
         "val_share": Rule((int, float), lambda v: 0 <= v < 1, "a number >= 0 and < 1"),
         "val_seed": _int(0),  # seed of the held-out identities and their query/gallery draw
     },
-    "tracklets": {"mode": _choice("vehicle_camera", "frame_gap", "dataset"), "frame_gap": _int(1)},
+    "tracklets": {"mode": _choice(*TRACKLET_MODES), "frame_gap": _int(1)},
     "train": {
         "seed": _int(0),
         "device": Rule(str, _device, "auto, cpu, cuda or cuda:N"),
@@ -86,7 +93,7 @@ SCHEMA: dict[str, Any] = {
         "cache_images": BOOL,
     },
     "model": {
-        "arch": _choice("resnet18", "resnet34", "resnet50", "resnet101"),
+        "arch": _choice(*ARCHS),
         "pretrained": STR,
         "last_stride": _int(1, 2),
         "height": _int(16),
@@ -117,7 +124,7 @@ SCHEMA: dict[str, Any] = {
         "corrupt_seed": _int(0),
     },
     "recognize": {
-        "loss": _choice("ctacl", "ctacl_noda", "vapc", "sscl", "supervised"),
+        "loss": _choice(*RECOGNITION_LOSSES),
         "label_smoothing": Rule((int, float), lambda v: 0 <= v < 1, "a number >= 0 and < 1"),
         "triplet_margin": _num(0),
         "instances": _int(1),
@@ -132,7 +139,7 @@ SCHEMA: dict[str, Any] = {
         "schedule": SCHEDULE,
     },
     "cluster": {
-        "method": _choice("combined", "vapc", "ctacl"),
+        "method": _choice(*CLUSTER_METHODS),
         "rounds": _int(0),
         "epochs_per_round": _int(1),
         "k1": _int(1),
@@ -142,7 +149,7 @@ SCHEMA: dict[str, Any] = {
         "two_period": BOOL,
         "k_reciprocal": BOOL,
         "noise_selection": BOOL,
-        "noise_mode": _choice("singleton", "drop"),
+        "noise_mode": _choice(*NOISE_MODES),
         "beta": _num(0, lo_open=True),
         "tracklet_weight": _num(0),
         "optimizer": OPTIMIZER,

@@ -11,7 +11,7 @@ default: a variable already set in the environment wins):
 - ``MKL_CBWR=AVX512``: MKL's conditional numerical reproducibility (the GEMMs of linear
   layers, losses and memories) on one code path for every AVX-512 CPU.
 - ``CUBLAS_WORKSPACE_CONFIG=:4096:8``: what cuBLAS needs for deterministic GEMMs when
-  :func:`vreid.training.seed_everything` turns on ``torch.use_deterministic_algorithms``.
+  :func:`vreid.learn.loop.seed_everything` turns on ``torch.use_deterministic_algorithms``.
 
 Not pinnable at a small cost, so documented instead (README, "Reproducibility"): a CPU
 without AVX-512 runs other kernels (``ONEDNN_MAX_CPU_ISA=AVX2`` would pin those too, at

@@ -13,10 +13,10 @@ import torch
 
 from .. import params as params_mod
 from ..data._manifest import VIEW5_NAMES
-from ..imagedata import AugmentConfig, ImageSource
 from ..io import atomic_path, setup_logging
-from ..model import ReidNet
-from ..training import resolve_device, seed_everything
+from ..learn.backbone import ReidNet
+from ..learn.images import AugmentConfig, ImageSource
+from ..learn.loop import Setup, resolve_device, seed_everything
 
 ART = Path("artifacts")
 POOL = Path("data/pretrain_pool")
@@ -92,6 +92,11 @@ def device_and_seed(params: dict[str, Any]) -> torch.device:
     t = params["train"]
     seed_everything(t["seed"], t["threads"])
     return resolve_device(t["device"])
+
+
+def train_setup(params: dict[str, Any], device: torch.device, stage: str) -> Setup:
+    """Device, batch size, augmentation and ``artifacts/checkpoints/<stage>`` of a stage."""
+    return Setup(device, params["train"]["batch_size"], augment_config(params), CHECKPOINTS / stage)
 
 
 def build_model(params: dict[str, Any], num_classes: int = 0) -> ReidNet:

@@ -1,6 +1,6 @@
 """Stage `pretrain`: attribute pretraining of the backbone on the synthetic pool.
 
-The counterpart of the papers' ImageNet initialisation (see :mod:`vreid.pretraining`). Reads
+The counterpart of the papers' ImageNet initialisation (see :mod:`vreid.learn.pretraining`). Reads
 the pool rendered by the `pool` stage (``data/pretrain_pool``: its own seed, so its vehicle
 models, identities and cameras are disjoint from the dataset's train, validation and test),
 trains ``model.arch`` at ``model.height x model.width`` to predict type, colour, model,
@@ -18,32 +18,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..imagedata import ImageSource, normalize
 from ..io import save_torch, write_json
-from ..model import backbone_state_dict
-from ..pretraining import attribute_head, attribute_loss, attribute_targets
+from ..learn.backbone import backbone_state_dict
+from ..learn.images import ImageSource, normalize
+from ..learn.loop import Recipe, channels_last, file_digest, train
+from ..learn.pretraining import attribute_head, attribute_loss, attribute_targets
 from ..synth.presets import load_spec
-from ..training import (
-    Checkpoints,
-    FitConfig,
-    Trainable,
-    build_optimizer,
-    build_scheduler,
-    channels_last,
-    file_digest,
-    fingerprint,
-    fit,
-)
 from ._common import (
-    CHECKPOINTS,
     METRICS,
     POOL,
     PRETRAIN_DIR,
-    augment_config,
     build_model,
     device_and_seed,
     log,
     start,
+    train_setup,
 )
 
 POOL_SPEC = Path("data/source/pool.yaml")
@@ -120,38 +109,21 @@ def main() -> None:
         return loss, parts, None
 
     modules = torch.nn.ModuleDict({"model": model, "head": head})
-    opt = build_optimizer(modules.parameters(), p["optimizer"], p["lr"])
-    sched = build_scheduler(opt, p["schedule"], p["epochs"])
     shared = {k: v for k, v in t.items() if k != "seed"}
-    run = fingerprint(m, params["augment"], p, shared, file_digest(POOL / "synth_meta.csv"))
-    ckpt = Checkpoints(CHECKPOINTS / "pretrain", run)
-    cfg = FitConfig(
-        p["epochs"],
-        t["batch_size"],
-        p["seed"],
-        device,
-        augment_config(params),
+    train_idx = np.flatnonzero(~is_held)
+    history, ckpt = train(
         "pretrain",
+        modules,
+        source,
+        train_idx,
+        step,
+        Recipe.of(p),
+        train_setup(params, device, "pretrain"),
+        seed=p["seed"],
+        run=(m, params["augment"], p, shared, file_digest(POOL / "synth_meta.csv")),
         warmup=True,
     )
-    train_idx = np.flatnonzero(~is_held)
-    history = fit(Trainable(modules, opt, sched), source, train_idx, cfg, step, checkpoints=ckpt)
-
-    # attribute accuracy on the held-out pool vehicles (no augmentation)
-    modules.eval()
-    held_idx = np.flatnonzero(is_held)
-    sums: dict[str, float] = {}
-    with torch.no_grad():
-        for x, idx in source.batches(held_idx, 256):
-            pooled, _, _ = model.forward_all(channels_last(normalize(x.to(device))))
-            idx = idx.to(device)
-            _, parts = attribute_loss(
-                head(pooled), {k: v[idx] for k, v in classes.items()}, cues[idx], targets.sizes
-            )
-            for k, v in parts.items():
-                if k.startswith("acc_"):
-                    sums[k] = sums.get(k, 0.0) + v * len(idx)
-    held_acc = {k.removeprefix("acc_"): v / max(len(held_idx), 1) for k, v in sums.items()}
+    held_acc = held_out_accuracy(model, head, source, np.flatnonzero(is_held), targets, device)
     PRETRAIN_DIR.mkdir(parents=True, exist_ok=True)
     save_torch(PRETRAIN_DIR / "backbone.pt", backbone_state_dict(model))
     write_json(
@@ -168,6 +140,26 @@ def main() -> None:
     )
     ckpt.clear()
     log.info("[pretrain] held-out attribute accuracy %s", held_acc)
+
+
+@torch.no_grad()
+def held_out_accuracy(model, head, source, rows: np.ndarray, targets, device) -> dict[str, float]:
+    """Attribute accuracy on the held-out pool vehicles (no augmentation), per head."""
+    model.eval()
+    head.eval()
+    classes = {k: torch.from_numpy(v).to(device) for k, v in targets.classes.items()}
+    cues = torch.from_numpy(targets.cues).to(device)
+    sums: dict[str, float] = {}
+    for x, idx in source.batches(rows, 256):
+        pooled, _, _ = model.forward_all(channels_last(normalize(x.to(device))))
+        idx = idx.to(device)
+        _, parts = attribute_loss(
+            head(pooled), {k: v[idx] for k, v in classes.items()}, cues[idx], targets.sizes
+        )
+        for k, v in parts.items():
+            if k.startswith("acc_"):
+                sums[k] = sums.get(k, 0.0) + v * len(idx)
+    return {k.removeprefix("acc_"): v / max(len(rows), 1) for k, v in sums.items()}
 
 
 if __name__ == "__main__":

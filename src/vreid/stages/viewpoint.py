@@ -17,33 +17,21 @@ import torch
 import torch.nn.functional as F
 
 from ..io import atomic_path, save_torch, write_csv, write_json
-from ..training import (
-    Checkpoints,
-    FitConfig,
-    Trainable,
-    build_optimizer,
-    build_scheduler,
-    channels_last,
-    file_digest,
-    fingerprint,
-    fit,
-    predict_logits,
-)
+from ..learn.loop import Recipe, channels_last, file_digest, predict_logits, train
 from ._common import (
-    CHECKPOINTS,
     EVAL_SPLITS,
     MANIFEST,
     METRICS,
     PLOTS,
     VIEW_NAMES,
     VIEWPOINT_DIR,
-    augment_config,
     build_model,
     device_and_seed,
     image_source,
     log,
     read_manifest,
     start,
+    train_setup,
 )
 
 
@@ -146,8 +134,6 @@ def main() -> None:
     small = {**params, "model": {**params["model"], "height": vp["height"], "width": vp["width"]}}
     source = image_source(df, small)
     model = channels_last(build_model(params, num_classes=5).to(device))
-    opt = build_optimizer(model.parameters(), vp["optimizer"], vp["lr"])
-    sched = build_scheduler(opt, vp["schedule"], vp["epochs"])
 
     def step(x, idx, epoch):
         _, logits = model(x)
@@ -155,36 +141,42 @@ def main() -> None:
         acc = (logits.argmax(1) == labels[idx]).float().mean()
         return loss, {"loss": loss.item(), "acc": acc.item()}, None
 
-    run = fingerprint(params["model"], params["augment"], vp, t, file_digest(MANIFEST))
-    ckpt = Checkpoints(CHECKPOINTS / "viewpoint", run)
-    cfg = FitConfig(
-        vp["epochs"], t["batch_size"], t["seed"], device, augment_config(params), name="viewpoint"
+    history, ckpt = train(
+        "viewpoint",
+        model,
+        source,
+        used,
+        step,
+        Recipe.of(vp),
+        train_setup(params, device, "viewpoint"),
+        seed=t["seed"],
+        run=(params["model"], params["augment"], vp, t, file_digest(MANIFEST)),
     )
-    history = fit(Trainable(model, opt, sched), source, used, cfg, step, checkpoints=ckpt)
-
-    logits = predict_logits(model, source, device)
-    prob = torch.softmax(torch.from_numpy(logits), 1).numpy()
+    prob = torch.softmax(torch.from_numpy(predict_logits(model, source, device)), 1).numpy()
     pred_clean = prob.argmax(1)
     pred = (
         corrupt(pred_clean, vp["corrupt_share"], vp["corrupt_seed"])
         if vp["corrupt_share"]
         else pred_clean
     )
-
     # Accuracy on labelled val / test images; a query is also in its gallery: count each key once.
-    rows_of = dict(eval_rows(df))
-    scores = {which: view_accuracy(df, rows, pred_clean, pred) for which, rows in rows_of.items()}
-    test_rows = rows_of.get("test", np.zeros(0, dtype=np.int64))
-    truth, shown = view[test_rows].astype(np.int64), pred[test_rows]
-    m = confusion(truth, shown)
     metrics = {
-        **scores,
+        **{w: view_accuracy(df, rows, pred_clean, pred) for w, rows in eval_rows(df)},
         "train_accuracy": float(np.mean(pred_clean[used] == view[used])),
         "labelled_train_images": int(len(labelled)),
         "used_train_images": int(len(used)),
         "corrupt_share": vp["corrupt_share"],
         "final_loss": history[-1]["loss"] if history else None,
     }
+    write_outputs(df, model, prob, pred, metrics)
+    ckpt.clear()
+
+
+def write_outputs(df, model, prob: np.ndarray, pred: np.ndarray, metrics: dict) -> None:
+    """The classifier, every image's predicted view, metrics and the test confusion matrix."""
+    test_rows = dict(eval_rows(df)).get("test", np.zeros(0, dtype=np.int64))
+    view = df["view5"].to_numpy(dtype="float64", na_value=np.nan)
+    truth, shown = view[test_rows].astype(np.int64), pred[test_rows]
     VIEWPOINT_DIR.mkdir(parents=True, exist_ok=True)
     save_torch(VIEWPOINT_DIR / "model.pt", model.state_dict())
     write_csv(
@@ -198,10 +190,10 @@ def main() -> None:
         ["actual", "predicted"],
         ((VIEW_NAMES[a], VIEW_NAMES[p]) for a, p in zip(truth, shown, strict=True)),
     )
-    save_confusion_png(m, PLOTS / "viewpoint_confusion.png")
-    ckpt.clear()
-    for which, sc in scores.items():
-        log.info("[viewpoint] %s accuracy %s", which, sc["accuracy"])
+    save_confusion_png(confusion(truth, shown), PLOTS / "viewpoint_confusion.png")
+    for which in ("val", "test"):
+        if which in metrics:
+            log.info("[viewpoint] %s accuracy %s", which, metrics[which]["accuracy"])
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Conventions for every loss here:
 * ``idx`` -- ``(B,)`` integer dataset indices of the batch; for the per-image memories these
   are the memory slot indices.
 * The memory is read, never written (update it after the optimiser step with
-  :meth:`vreid.memory.FeatureMemory.update_mean`). It must live on ``z``'s device
+  :meth:`vreid.learn.memory.FeatureMemory.update_mean`). It must live on ``z``'s device
   (``memory.to(z.device)``); its features are cast to ``z``'s dtype when they differ.
 * Every loss returns a scalar: the mean over the batch.
 
@@ -21,7 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from vreid.memory import CameraTrackletMemory, ClusterMemory, FeatureMemory
+from .memory import CameraTrackletMemory, ClusterMemory, FeatureMemory
 
 __all__ = [
     "camera_da_loss",

@@ -2,7 +2,7 @@
 
 A memory holds ``S`` L2-normalised feature slots (``S x d``, float32 by default). It is plain
 state, not a parameter: no gradient flows into it. The training loop computes a loss against
-``memory.features`` (see :mod:`vreid.losses`), steps the optimiser, and then writes the batch
+``memory.features`` (see :mod:`vreid.learn.losses`), steps the optimiser, and then writes the batch
 features into the memory with :meth:`FeatureMemory.update_mean`, under ``torch.no_grad()``.
 
 * :class:`FeatureMemory` -- one slot per training image (VAPC recognition stage, Eq. 2-3).

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .imagedata import AugmentConfig, ImageSource, augment, normalize
-from .io import save_torch
+from ..io import save_torch
+from .images import AugmentConfig, ImageSource, augment, normalize
 
 log = logging.getLogger("vreid")
 
@@ -52,6 +52,11 @@ def seed_everything(seed: int, threads: int) -> None:
     np.random.seed(seed)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+#: The choices of every ``<stage>.optimizer`` and ``<stage>.schedule`` param.
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "step", "constant")
 
 
 def build_optimizer(params: Any, name: str, lr: float) -> torch.optim.Optimizer:
@@ -141,6 +146,67 @@ class Trainable:
     extra: dict[str, Any] = field(default_factory=dict)  # name -> object with state_dict()
 
 
+def _resume(t: Trainable, checkpoints: Checkpoints | None) -> tuple[list[dict], int]:
+    """(history, first epoch to run) from the run's checkpoint, or ([], 0)."""
+    if checkpoints is None or (state := checkpoints.load()) is None:
+        return [], 0
+    t.model.load_state_dict(state["model"])
+    t.optimizer.load_state_dict(state["optimizer"])
+    t.scheduler.load_state_dict(state["scheduler"])
+    for name, obj in t.extra.items():
+        obj.load_state_dict(state["extra"][name])
+    return [dict(h) for h in state["history"]], state["epoch"] + 1
+
+
+def _epoch_order(indices: np.ndarray, cfg: FitConfig, gen: torch.Generator) -> np.ndarray:
+    if cfg.order is None:
+        return indices[torch.randperm(len(indices), generator=gen).numpy()]
+    return np.asarray(cfg.order(indices, gen), dtype=np.int64)
+
+
+def _run_epoch(
+    t: Trainable, source: ImageSource, indices: np.ndarray, cfg: FitConfig, step: StepFn, epoch: int
+) -> dict[str, float]:
+    """One epoch of optimiser steps; returns the epoch's record (mean of each loss part)."""
+    t.model.train()
+    gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    order = _epoch_order(indices, cfg, gen)
+    sums: dict[str, float] = {}
+    n = 0
+    began = time.time()
+    batches = source.batches(order, cfg.batch_size, drop_last=True)
+    total = len(order) // cfg.batch_size if len(order) >= cfg.batch_size else 1
+    bar = tqdm(
+        batches,
+        total=total,
+        desc=f"{cfg.name} {epoch + 1}/{cfg.epochs}",
+        disable=not cfg.progress,
+        leave=False,
+        mininterval=2.0,
+    )
+    for step_i, (x, idx) in enumerate(bar):
+        if cfg.warmup and epoch == 0:
+            for group in t.optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * (step_i + 1) / total
+        x = channels_last(augment(x.to(cfg.device), cfg.augment, gen))
+        idx = idx.to(cfg.device)
+        loss, parts, post = step(x, idx, epoch)
+        t.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        t.optimizer.step()
+        if post is not None:
+            with torch.no_grad():
+                post()
+        for key, value in parts.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+        n += 1
+        bar.set_postfix(loss=f"{float(loss.detach()):.3f}", refresh=False)
+    t.scheduler.step()
+    record = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
+    record["seconds"] = time.time() - began
+    return record
+
+
 def fit(
     t: Trainable,
     source: ImageSource,
@@ -155,61 +221,15 @@ def fit(
     ``step(x, idx, epoch) -> (loss, parts, post)`` computes the loss of an augmented batch
     ``x`` of dataset images ``idx``; ``post()`` (or None) runs after the optimiser step, under
     ``torch.no_grad()`` (memory updates); ``before_epoch(epoch)`` runs first in each epoch
-    (e.g. CTAM re-extraction). Returns the per-epoch history (mean of each loss part).
+    (e.g. CTAM re-extraction). Resumes from ``checkpoints`` and saves one after each epoch.
+    Returns the per-epoch history (mean of each loss part).
     """
-    history: list[dict[str, float]] = []
-    start = 0
-    if checkpoints is not None and (state := checkpoints.load()) is not None:
-        t.model.load_state_dict(state["model"])
-        t.optimizer.load_state_dict(state["optimizer"])
-        t.scheduler.load_state_dict(state["scheduler"])
-        for name, obj in t.extra.items():
-            obj.load_state_dict(state["extra"][name])
-        history = [dict(h) for h in state["history"]]
-        start = state["epoch"] + 1
+    history, start = _resume(t, checkpoints)
     indices = np.asarray(indices, dtype=np.int64)
     for epoch in range(start, cfg.epochs):
         if before_epoch is not None:
             before_epoch(epoch)
-        t.model.train()
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        if cfg.order is None:
-            order = indices[torch.randperm(len(indices), generator=gen).numpy()]
-        else:
-            order = np.asarray(cfg.order(indices, gen), dtype=np.int64)
-        sums: dict[str, float] = {}
-        n = 0
-        began = time.time()
-        batches = source.batches(order, cfg.batch_size, drop_last=True)
-        total = len(order) // cfg.batch_size if len(order) >= cfg.batch_size else 1
-        bar = tqdm(
-            batches,
-            total=total,
-            desc=f"{cfg.name} {epoch + 1}/{cfg.epochs}",
-            disable=not cfg.progress,
-            leave=False,
-            mininterval=2.0,
-        )
-        for step_i, (x, idx) in enumerate(bar):
-            if cfg.warmup and epoch == 0:
-                for group in t.optimizer.param_groups:
-                    group["lr"] = group["initial_lr"] * (step_i + 1) / total
-            x = channels_last(augment(x.to(cfg.device), cfg.augment, gen))
-            idx = idx.to(cfg.device)
-            loss, parts, post = step(x, idx, epoch)
-            t.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            t.optimizer.step()
-            if post is not None:
-                with torch.no_grad():
-                    post()
-            for key, value in parts.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
-            n += 1
-            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", refresh=False)
-        t.scheduler.step()
-        record = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
-        record["seconds"] = time.time() - began
+        record = _run_epoch(t, source, indices, cfg, step, epoch)
         history.append(record)
         log.info(
             "%s epoch %d/%d  %s  (%.1f s)",
@@ -231,6 +251,70 @@ def fit(
                 }
             )
     return history
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Optimiser and schedule of one learning stage (its params section)."""
+
+    epochs: int
+    optimizer: str
+    lr: float
+    schedule: str
+
+    @classmethod
+    def of(cls, section: dict[str, Any], epochs: str = "epochs") -> Recipe:
+        return cls(section[epochs], section["optimizer"], section["lr"], section["schedule"])
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every learning stage shares: device, batch size, augmentation, and the stage's
+    checkpoint folder."""
+
+    device: torch.device
+    batch_size: int
+    augment: AugmentConfig
+    checkpoints: Path
+
+
+def train(
+    name: str,
+    model: nn.Module,
+    source: ImageSource,
+    indices: np.ndarray,
+    step: StepFn,
+    recipe: Recipe,
+    setup: Setup,
+    *,
+    seed: int,
+    run: tuple,
+    extra: dict[str, Any] | None = None,
+    before_epoch: Callable[[int], None] | None = None,
+    order: Callable[[np.ndarray, torch.Generator], np.ndarray] | None = None,
+    warmup: bool = False,
+) -> tuple[list[dict[str, float]], Checkpoints]:
+    """The fit sequence of every learning stage: optimiser -> schedule -> fingerprinted
+    checkpoints (``run``: the params and input digests that name the run) -> :func:`fit`.
+
+    Returns the history and the checkpoints; call ``checkpoints.clear()`` once the stage's
+    outputs are written (a run killed before that resumes instead of training again).
+    """
+    opt = build_optimizer(model.parameters(), recipe.optimizer, recipe.lr)
+    sched = build_scheduler(opt, recipe.schedule, recipe.epochs)
+    ckpt = Checkpoints(setup.checkpoints, fingerprint(*run))
+    cfg = FitConfig(
+        recipe.epochs,
+        setup.batch_size,
+        seed,
+        setup.device,
+        setup.augment,
+        name=name,
+        warmup=warmup,
+        order=order,
+    )
+    trainable = Trainable(model, opt, sched, dict(extra or {}))
+    return fit(trainable, source, indices, cfg, step, before_epoch, ckpt), ckpt
 
 
 @torch.no_grad()

@@ -5,7 +5,7 @@ None can be downloaded here, so the `pretrain` stage trains the backbone on a se
 of synthetic vehicles (own seed: its vehicle models, identities and cameras are disjoint
 from train, validation and test) on a generic task: predict each image's body type, colour,
 vehicle model, viewpoint and which kinds of cue the vehicle carries. No identity is ever a
-class. The heads are thrown away; only the encoder is kept (:func:`vreid.model.
+class. The heads are thrown away; only the encoder is kept (:func:`vreid.learn.backbone.
 backbone_state_dict`) and read by ``model.pretrained``.
 """
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .synth.plan import CUE_POOL
+from ..synth.plan import CUE_POOL
 
 __all__ = [
     "ATTRIBUTES",
