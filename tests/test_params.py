@@ -67,3 +67,16 @@ def test_load_reports_file(tmp_path):
     f.write_text("ti: [1,\n")
     with pytest.raises(P.ParamsError, match="not valid YAML"):
         P.load(f)
+
+
+def test_dataclass_defaults_match_params_yaml(good):
+    """params.yaml is the one place the pipeline's defaults are set: a dataclass default that
+    mirrors a param must equal it."""
+    from dataclasses import fields
+
+    from vreid.cluster import ClusterConfig
+
+    c = good["cluster"]
+    expected = {f.name: c.get(f.name, good.get(f.name)) for f in fields(ClusterConfig)}
+    got = {f.name: f.default for f in fields(ClusterConfig)}
+    assert got == expected

@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import DBSCAN
 
+from ..checks import require_int
 from .knn import check_features, check_knn, knn_search
 
 __all__ = ["dbscan_sparse", "jaccard_distance", "k_reciprocal_sets"]
@@ -39,9 +40,7 @@ _BLOCK_DENSE = 1 << 22  # rows_in_block * N accumulator cells per block
 
 
 def _check_k(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-    return int(value)
+    return require_int(name, value, lo=1)
 
 
 def _membership(nn: np.ndarray, n: int) -> sp.csr_matrix:

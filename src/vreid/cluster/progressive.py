@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ..checks import require_int
 from .jaccard import dbscan_sparse, jaccard_distance
 from .knn import check_features, knn_search, range_search
 from .merge import cross_view_merge_with_stats, relabel_consecutive
@@ -20,8 +21,7 @@ NOISE_MODES = ("singleton", "drop")
 
 
 def _int_at_least(value: Any, lo: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
-        raise ValueError(f"ClusterConfig.{name} must be an integer >= {lo}; got {value!r}")
+    require_int(f"ClusterConfig.{name}", value, lo)
 
 
 @dataclass
@@ -45,7 +45,7 @@ class ClusterConfig:
 
     k1: int = 20
     k2: int = 6
-    eps: float = 0.6
+    eps: float = 0.3
     min_samples: int = 4
     k_tilde: int = 2
     two_period: bool = True

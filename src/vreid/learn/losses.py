@@ -21,6 +21,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..checks import require_index_range, require_int, require_int_tensor, require_positive
 from .memory import CameraTrackletMemory, ClusterMemory, FeatureMemory
 
 __all__ = [
@@ -61,19 +62,8 @@ def _memory_matrix(z: torch.Tensor, memory: FeatureMemory) -> torch.Tensor:
 
 
 def _check_idx(name: str, idx: torch.Tensor, batch: int, upper: int, lower: int = 0):
-    if not isinstance(idx, torch.Tensor) or idx.ndim != 1 or idx.shape[0] != batch:
-        raise ValueError(f"{name} must be a ({batch},) integer tensor")
-    if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
-        raise ValueError(f"{name} must be an integer tensor, got dtype {idx.dtype}")
-    if idx.numel() and (int(idx.min()) < lower or int(idx.max()) >= upper):
-        raise ValueError(
-            f"{name} must lie in [{lower}, {upper}), got [{int(idx.min())}, {int(idx.max())}]"
-        )
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    require_int_tensor(name, idx, batch)
+    require_index_range(name, idx, lower, upper)
 
 
 def _top_count_mask(
@@ -146,7 +136,7 @@ def repelled_loss(
     """
     _check_z(z, memory.dim)
     _check_idx("idx", idx, z.shape[0], memory.num_slots)
-    _check_positive("beta", beta)
+    require_positive("beta", beta)
     m = _memory_matrix(z, memory)
     logits = z @ m.T / beta
     return F.cross_entropy(logits, idx.to(device=z.device, dtype=torch.long))
@@ -168,7 +158,7 @@ def cluster_loss(
     """
     _check_z(z, memory.dim)
     _check_idx("targets", targets, z.shape[0], memory.num_slots, lower=-1)
-    _check_positive("beta", beta)
+    require_positive("beta", beta)
     m = _memory_matrix(z, memory)
     t = targets.to(device=z.device, dtype=torch.long)
     valid = t >= 0
@@ -193,8 +183,7 @@ def sscl_loss(
 
 
 def _check_ctacl_args(k: int, gamma: float) -> None:
-    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
-        raise ValueError(f"k must be a non-negative integer, got {k!r}")
+    require_int("k", k, lo=0)
     if not (isinstance(gamma, int | float) and 0.0 <= gamma <= 1.0):
         raise ValueError(f"gamma must lie in [0, 1], got {gamma!r}")
 
@@ -313,7 +302,7 @@ def ctacl_loss(
     _check_z(z, memory.dim)
     _check_idx("idx", idx, z.shape[0], memory.num_slots)
     _check_ctacl_args(k, gamma)
-    _check_positive("temperature", temperature)
+    require_positive("temperature", temperature)
     m = _memory_matrix(z, memory)
     sim = z @ m.T  # (B, N), the only product with the memory that carries a gradient
     pos, denom = _ctacl_masks_from_sim(
@@ -352,7 +341,7 @@ def camera_da_loss(
             f"centroids/memory are on {centroids.device} but z is on {z.device}; "
             "call memory.to(z.device)"
         )
-    _check_positive("temperature", temperature)
+    require_positive("temperature", temperature)
     c = centroids.shape[0]
     logits = z @ centroids.to(z.dtype).T
     if temperature != 1.0:  # T = 1 keeps the paper's exact arithmetic
@@ -404,7 +393,7 @@ def triplet_hard_loss(
         raise ValueError("feat must be a floating (B, d) tensor")
     if not isinstance(labels, torch.Tensor) or labels.shape != feat.shape[:1]:
         raise ValueError(f"labels must be a ({feat.shape[0]},) tensor")
-    _check_positive("margin", margin)
+    require_positive("margin", margin)
     sq = feat.pow(2).sum(dim=1)
     d2 = (sq[:, None] + sq[None, :] - 2.0 * feat @ feat.T).clamp_min(1e-12)
     dist = d2.sqrt()

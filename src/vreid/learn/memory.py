@@ -20,6 +20,8 @@ from typing import Self
 
 import torch
 
+from ..checks import require_index_range, require_int_tensor
+
 __all__ = ["CameraTrackletMemory", "ClusterMemory", "FeatureMemory"]
 
 _EPS = 1e-12
@@ -225,16 +227,9 @@ class FeatureMemory:
         self.features = _normalise(features.detach().to(device=self.device, dtype=self.dtype))
 
     def _check_indices(self, name: str, indices: torch.Tensor) -> torch.Tensor:
-        if not isinstance(indices, torch.Tensor) or indices.ndim != 1:
-            raise ValueError(f"{name} must be a 1-D integer tensor")
-        if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
-            raise ValueError(f"{name} must be an integer tensor, got dtype {indices.dtype}")
+        require_int_tensor(name, indices)
         idx = indices.to(device=self.device, dtype=torch.long)
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= self.num_slots):
-            raise ValueError(
-                f"{name} must lie in [0, {self.num_slots}), got range "
-                f"[{int(idx.min())}, {int(idx.max())}]"
-            )
+        require_index_range(name, idx, 0, self.num_slots)
         return idx
 
 
@@ -393,12 +388,9 @@ class ClusterMemory(FeatureMemory):
 
     def targets(self, sample_indices: torch.Tensor) -> torch.Tensor:
         """Pseudo labels (cluster slots) of the given samples, ``(B,)`` int64, -1 = none."""
-        if not isinstance(sample_indices, torch.Tensor) or sample_indices.ndim != 1:
-            raise ValueError("sample_indices must be a 1-D integer tensor")
+        require_int_tensor("sample_indices", sample_indices)
         idx = sample_indices.to(device=self.device, dtype=torch.long)
-        n = int(self.labels.numel())
-        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
-            raise ValueError(f"sample_indices must lie in [0, {n})")
+        require_index_range("sample_indices", idx, 0, int(self.labels.numel()))
         return self.labels[idx]
 
     @torch.no_grad()

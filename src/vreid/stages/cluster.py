@@ -122,7 +122,7 @@ def main() -> None:
     truth = df["vid"].to_numpy()[rows]  # diagnostics only
     eval_views = views_for_eval(df)
     cfg = cluster_config(params)
-    tau = tau_from_ti(feats[rows], train_views, params["ti"]) if params["ti"] > 0 else 0.0
+    tau = tau_from_ti(feats[rows], train_views, params["ti"])  # ti = 0: 0.0, no merging
     log.info("[cluster] tau = %.4f from ti = %d", tau, params["ti"])
     scores = retrieval_by_split(df, feats, params, eval_views, device)
     records: list[dict] = [{"round": 0, **headline(scores)}]
