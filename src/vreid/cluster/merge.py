@@ -90,6 +90,29 @@ def cross_view_merge_with_stats(
         return dense, stats
 
     clustered = dense >= 0
+    keys, dists, stats["n_sample_pairs_below_tau"] = _cluster_pair_distances(
+        x, dense, v, cview, tau, n_clusters
+    )
+    if keys.size == 0:
+        return dense, stats
+    order = np.lexsort((keys, dists))  # Eq. 6: ascending distance, ties by cluster ids
+    keys = keys[order]
+    stats["n_cluster_pairs_below_tau"] = int(keys.size)
+    roots, merges = _union_in_order(keys, n_clusters)
+    out = np.full(n, -1, dtype=np.int64)
+    out[clustered] = relabel_consecutive(roots)[dense[clustered]]
+    stats["n_merges"] = merges
+    stats["n_clusters_after"] = n_clusters - merges
+    return out, stats
+
+
+def _cluster_pair_distances(
+    x: np.ndarray, dense: np.ndarray, v: np.ndarray, cview: np.ndarray, tau: float, n_clusters: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Eq. 5 below tau: ``(keys, distances, n_sample_pairs)`` of the cross-view cluster pairs
+    with a member pair closer than tau (key = ``min * C + max`` of the two cluster ids,
+    distance = the smallest member-pair distance)."""
+    clustered = dense >= 0
     uniq = np.unique(cview)
     pair_keys: list[np.ndarray] = []
     pair_dist: list[np.ndarray] = []
@@ -113,15 +136,14 @@ def cross_view_merge_with_stats(
         first[1:] = key[1:] != key[:-1]
         pair_keys.append(key[first])
         pair_dist.append(dist[first])
-    stats["n_sample_pairs_below_tau"] = n_sample_pairs
     if not pair_keys:
-        return dense, stats
-    keys = np.concatenate(pair_keys)
-    dists = np.concatenate(pair_dist)
-    order = np.lexsort((keys, dists))  # Eq. 6: ascending distance, ties by cluster ids
-    keys, dists = keys[order], dists[order]
-    stats["n_cluster_pairs_below_tau"] = int(keys.size)
+        return np.zeros(0, dtype=np.int64), np.zeros(0), n_sample_pairs
+    return np.concatenate(pair_keys), np.concatenate(pair_dist), n_sample_pairs
 
+
+def _union_in_order(keys: np.ndarray, n_clusters: int) -> tuple[np.ndarray, int]:
+    """Eq. 7: union-find over the ranked cluster pairs; ``(root of every cluster, merges)``,
+    the root of a group being its smallest cluster id."""
     parent = list(range(n_clusters))
 
     def find(c: int) -> int:
@@ -139,11 +161,7 @@ def cross_view_merge_with_stats(
             parent[max(ra, rb)] = min(ra, rb)  # root = smallest cluster id of the group
             merges += 1
     roots = np.fromiter((find(c) for c in range(n_clusters)), dtype=np.int64, count=n_clusters)
-    out = np.full(n, -1, dtype=np.int64)
-    out[clustered] = relabel_consecutive(roots)[dense[clustered]]
-    stats["n_merges"] = merges
-    stats["n_clusters_after"] = n_clusters - merges
-    return out, stats
+    return roots, merges
 
 
 def cross_view_merge(
