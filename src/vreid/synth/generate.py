@@ -20,7 +20,8 @@ from PIL import Image, ImageDraw
 
 from .plan import build_world, plan_frame, plan_rows
 from .presets import COLOR_NAMES, TYPE_NAMES, VIEW5_NAMES
-from .render import build_vehicle, render_image
+from .render import render_image
+from .vehicle import Vehicle, build_vehicle
 
 __all__ = ["contact_sheet", "generate", "render_rows"]
 
@@ -38,7 +39,7 @@ _QUERY_OF = {"test": "query", "val": "val_query"}
 # Rendering workers (module-level so that they work with the "spawn" start method)
 
 _W_WORLD: dict[str, Any] | None = None
-_W_CACHE: dict[int, dict[str, Any]] = {}
+_W_CACHE: dict[int, Vehicle] = {}
 
 
 def _init_worker(world: dict[str, Any]) -> None:
@@ -47,7 +48,7 @@ def _init_worker(world: dict[str, Any]) -> None:
     _W_CACHE = {}
 
 
-def _vehicle(world: dict[str, Any], cache: dict[int, dict], vid: int) -> dict[str, Any]:
+def _vehicle(world: dict[str, Any], cache: dict[int, Vehicle], vid: int) -> Vehicle:
     veh = cache.get(vid)
     if veh is None:
         ident = world["identities"][vid]
@@ -57,7 +58,7 @@ def _vehicle(world: dict[str, Any], cache: dict[int, dict], vid: int) -> dict[st
 
 
 def render_rows(
-    world: dict[str, Any], rows: Iterable[dict[str, Any]], cache: dict | None = None
+    world: dict[str, Any], rows: Iterable[dict[str, Any]], cache: dict[int, Vehicle] | None = None
 ) -> list[tuple[str, bytes, np.ndarray]]:
     """Render plan rows in this process; returns (name, JPEG bytes, keypoints (20, 2)) each."""
     cache = {} if cache is None else cache

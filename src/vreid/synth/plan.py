@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .palette import CUE_PALETTE, KERB, LANE, PAINT, ROAD
 from .presets import (
     BLACK_SEDAN_SHARE,
     COLOR_NAMES,
@@ -45,35 +46,6 @@ CUE_POOL: tuple[str, ...] = (
     "roof",
     "rims",
     "rear_item",
-)
-
-#: Vivid cue colours (RGB 0..255).
-CUE_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (225, 30, 30),
-    (250, 215, 0),
-    (20, 165, 60),
-    (30, 90, 225),
-    (248, 248, 248),
-    (18, 18, 18),
-    (255, 130, 0),
-    (150, 40, 185),
-    (0, 190, 205),
-    (172, 174, 178),
-    (70, 72, 76),
-)
-
-#: Body paint per colour id - 1 (RGB 0..255).
-PAINT: tuple[tuple[int, int, int], ...] = (
-    (222, 190, 35),  # yellow
-    (228, 118, 28),  # orange
-    (38, 118, 55),  # green
-    (128, 131, 135),  # gray
-    (172, 26, 28),  # red
-    (34, 68, 160),  # blue
-    (228, 228, 224),  # white
-    (188, 160, 92),  # golden
-    (108, 70, 42),  # brown
-    (24, 24, 27),  # black
 )
 
 
@@ -415,10 +387,10 @@ def _cameras(spec: dict[str, Any]) -> dict[int, dict]:
             w1 = float(rng.uniform(0.55, 0.85))
             m2 = float(np.clip(4.0 - m1 + rng.normal(0.0, 0.4), 0.0, 4.0))
             dirs = [[w1, m1, side1], [1.0 - w1, m2, -side1]]
-        road = np.array([92.0, 94.0, 97.0]) * float(np.exp(s * u(0.35)))
+        road = np.array(ROAD) * float(np.exp(s * u(0.35)))
         road = road + s * np.array([u(7), u(7), u(7)]) + s * u(8) * np.array([1.0, 0.6, -1.0])
         kerb_kind = int(rng.integers(0, 3))
-        kerb = [(70.0, 110.0, 55.0), (150.0, 148.0, 140.0), (120.0, 98.0, 70.0)][kerb_kind]
+        kerb = KERB[kerb_kind]
         cam = dict(
             camid=c,
             height=float(6.5 + s * rng.uniform(-2.0, 2.5)),
@@ -436,7 +408,7 @@ def _cameras(spec: dict[str, Any]) -> dict[int, dict]:
             jpeg_quality=int(round(90 - s * rng.uniform(0.0, 30.0))),
             road=[float(v) for v in np.clip(road, 30, 200)],
             road_texture=float(4.0 + s * rng.uniform(0.0, 14.0)),
-            lane_color=[(235, 235, 228), (232, 196, 40)][int(rng.random() < 0.3 * min(s, 1))],
+            lane_color=LANE[int(rng.random() < 0.3 * min(s, 1))],
             lane_offset=float(rng.uniform(-1.2, 1.2)),
             lane_dash=bool(rng.random() < 0.6),
             kerb=[float(v) for v in kerb],
