@@ -20,7 +20,8 @@ from PIL import Image, ImageDraw
 
 from .plan import build_world, plan_frame, plan_rows
 from .presets import COLOR_NAMES, TYPE_NAMES, VIEW5_NAMES
-from .render import build_vehicle, render_image
+from .render import render_image
+from .vehicle import Vehicle, build_vehicle
 
 __all__ = ["contact_sheet", "generate", "render_rows"]
 
@@ -38,7 +39,7 @@ _QUERY_OF = {"test": "query", "val": "val_query"}
 # Rendering workers (module-level so that they work with the "spawn" start method)
 
 _W_WORLD: dict[str, Any] | None = None
-_W_CACHE: dict[int, dict[str, Any]] = {}
+_W_CACHE: dict[int, Vehicle] = {}
 
 
 def _init_worker(world: dict[str, Any]) -> None:
@@ -47,7 +48,7 @@ def _init_worker(world: dict[str, Any]) -> None:
     _W_CACHE = {}
 
 
-def _vehicle(world: dict[str, Any], cache: dict[int, dict], vid: int) -> dict[str, Any]:
+def _vehicle(world: dict[str, Any], cache: dict[int, Vehicle], vid: int) -> Vehicle:
     veh = cache.get(vid)
     if veh is None:
         ident = world["identities"][vid]
@@ -57,7 +58,7 @@ def _vehicle(world: dict[str, Any], cache: dict[int, dict], vid: int) -> dict[st
 
 
 def render_rows(
-    world: dict[str, Any], rows: Iterable[dict[str, Any]], cache: dict | None = None
+    world: dict[str, Any], rows: Iterable[dict[str, Any]], cache: dict[int, Vehicle] | None = None
 ) -> list[tuple[str, bytes, np.ndarray]]:
     """Render plan rows in this process; returns (name, JPEG bytes, keypoints (20, 2)) each."""
     cache = {} if cache is None else cache
@@ -182,6 +183,95 @@ def _write_side_files(root: Path, df: pd.DataFrame, kps: dict[str, list[int]], s
 # generate
 
 
+def _render_all(
+    world: dict[str, Any], rows: list[dict[str, Any]], tmp: Path, workers: int
+) -> dict[str, list[int]]:
+    """Render every row into ``tmp`` (in this process or ``workers`` spawned ones); returns
+    the keypoints (flat list of 40 ints) per image name."""
+    n = len(rows)
+    kps: dict[str, list[int]] = {}
+    if workers > 1 and not _spawn_can_import_main():
+        warnings.warn(
+            "the __main__ module is not a file (stdin?), so spawned workers cannot start; "
+            "rendering in this process instead",
+            RuntimeWarning,
+            stacklevel=4,  # the caller of generate()
+        )
+        workers = 1
+    if workers <= 1:
+        _init_worker(world)
+        for rec in _render_chunk((rows, str(tmp))):
+            kps[rec[0]] = rec[1]
+    else:
+        chunk = max(8, min(128, math.ceil(n / (workers * 6))))
+        tasks = [(rows[i : i + chunk], str(tmp)) for i in range(0, n, chunk)]
+        ctx = mp.get_context("spawn")
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(world,)
+        ) as pool:
+            for res in pool.map(_render_chunk, tasks):
+                for name, kp in res:
+                    kps[name] = kp
+    return kps
+
+
+def _write_dataset(
+    world: dict[str, Any], rows: list[dict[str, Any]], df: pd.DataFrame, tmp: Path, workers: int
+) -> None:
+    """The whole VeRi layout in ``tmp``: image folders, query copies, side files."""
+    # image_train/, image_test/, image_query/ always; the val folders only with val ids
+    dirs = ["train", "test", "query"]
+    if (df["split"] == "val").any():
+        dirs += ["val", "val_query"]
+    for split in dirs:
+        (tmp / _SPLIT_DIR[split]).mkdir(parents=True)
+    kps = _render_all(world, rows, tmp, workers)
+    for name, split in zip(
+        df.loc[df["is_query"], "name"], df.loc[df["is_query"], "split"], strict=True
+    ):
+        src, dst = _SPLIT_DIR[split], _SPLIT_DIR[_QUERY_OF[split]]
+        shutil.copyfile(tmp / src / name, tmp / dst / name)
+    _write_side_files(tmp, df, kps, world["spec"])
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    """Move ``tmp`` to ``out_dir``, replacing an existing ``out_dir``."""
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        if old.exists():
+            shutil.rmtree(old)
+        os.rename(out_dir, old)
+        os.rename(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, out_dir)
+
+
+def _summary(out_dir: Path, spec: dict[str, Any], df: pd.DataFrame, seconds: float) -> dict:
+    def count(split: str) -> int:
+        return int((df["split"] == split).sum())
+
+    def ids(split: str) -> int:
+        return int(df.loc[df["split"] == split, "vid"].nunique())
+
+    return {
+        "out_dir": str(out_dir),
+        "preset": spec["preset"],
+        "seed": spec["seed"],
+        "n_train_images": count("train"),
+        "n_query_images": int((df["is_query"] & (df["split"] == "test")).sum()),
+        "n_test_images": count("test"),
+        "n_val_query_images": int((df["is_query"] & (df["split"] == "val")).sum()),
+        "n_val_images": count("val"),
+        "n_train_ids": ids("train"),
+        "n_test_ids": ids("test"),
+        "n_val_ids": ids("val"),
+        "n_cameras": int(spec["n_cameras"]),
+        "seconds": round(seconds, 3),
+        "images_per_second": round(len(df) / max(seconds, 1e-9), 1),
+    }
+
+
 def generate(spec: dict[str, Any], out_dir: Path, workers: int = 2) -> dict[str, Any]:
     """Render the whole synthetic dataset into ``out_dir`` in VeRi-776 layout.
 
@@ -206,79 +296,18 @@ def generate(spec: dict[str, Any], out_dir: Path, workers: int = 2) -> dict[str,
     world = build_world(spec)
     rows = plan_rows(world)
     df = plan_frame(world, rows)
-    spec = world["spec"]
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        # image_train/, image_test/, image_query/ always; the val folders only with val ids
-        dirs = ["train", "test", "query"]
-        if (df["split"] == "val").any():
-            dirs += ["val", "val_query"]
-        for split in dirs:
-            (tmp / _SPLIT_DIR[split]).mkdir(parents=True)
-        n = len(rows)
-        kps: dict[str, list[int]] = {}
-        if workers > 1 and not _spawn_can_import_main():
-            warnings.warn(
-                "the __main__ module is not a file (stdin?), so spawned workers cannot start; "
-                "rendering in this process instead",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            workers = 1
-        if workers <= 1:
-            _init_worker(world)
-            for rec in _render_chunk((rows, str(tmp))):
-                kps[rec[0]] = rec[1]
-        else:
-            chunk = max(8, min(128, math.ceil(n / (workers * 6))))
-            tasks = [(rows[i : i + chunk], str(tmp)) for i in range(0, n, chunk)]
-            ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(
-                max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(world,)
-            ) as pool:
-                for res in pool.map(_render_chunk, tasks):
-                    for name, kp in res:
-                        kps[name] = kp
-        for name, split in zip(
-            df.loc[df["is_query"], "name"], df.loc[df["is_query"], "split"], strict=True
-        ):
-            src, dst = _SPLIT_DIR[split], _SPLIT_DIR[_QUERY_OF[split]]
-            shutil.copyfile(tmp / src / name, tmp / dst / name)
-        _write_side_files(tmp, df, kps, spec)
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-            if old.exists():
-                shutil.rmtree(old)
-            os.rename(out_dir, old)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out_dir)
+        _write_dataset(world, rows, df, tmp, workers)
+        _replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    seconds = time.perf_counter() - t0
-    n_query = int((df["is_query"] & (df["split"] == "test")).sum())
-    return {
-        "out_dir": str(out_dir),
-        "preset": spec["preset"],
-        "seed": spec["seed"],
-        "n_train_images": int((df["split"] == "train").sum()),
-        "n_query_images": n_query,
-        "n_test_images": int((df["split"] == "test").sum()),
-        "n_val_query_images": int((df["is_query"] & (df["split"] == "val")).sum()),
-        "n_val_images": int((df["split"] == "val").sum()),
-        "n_train_ids": int(df.loc[df["split"] == "train", "vid"].nunique()),
-        "n_test_ids": int(df.loc[df["split"] == "test", "vid"].nunique()),
-        "n_val_ids": int(df.loc[df["split"] == "val", "vid"].nunique()),
-        "n_cameras": int(spec["n_cameras"]),
-        "seconds": round(seconds, 3),
-        "images_per_second": round(n / max(seconds, 1e-9), 1),
-    }
+    return _summary(out_dir, world["spec"], df, time.perf_counter() - t0)
 
 
 # --------------------------------------------------------------------------------------------

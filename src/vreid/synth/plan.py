@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .palette import CUE_PALETTE, KERB, LANE, PAINT, ROAD
 from .presets import (
     BLACK_SEDAN_SHARE,
     COLOR_NAMES,
@@ -45,35 +46,6 @@ CUE_POOL: tuple[str, ...] = (
     "roof",
     "rims",
     "rear_item",
-)
-
-#: Vivid cue colours (RGB 0..255).
-CUE_PALETTE: tuple[tuple[int, int, int], ...] = (
-    (225, 30, 30),
-    (250, 215, 0),
-    (20, 165, 60),
-    (30, 90, 225),
-    (248, 248, 248),
-    (18, 18, 18),
-    (255, 130, 0),
-    (150, 40, 185),
-    (0, 190, 205),
-    (172, 174, 178),
-    (70, 72, 76),
-)
-
-#: Body paint per colour id - 1 (RGB 0..255).
-PAINT: tuple[tuple[int, int, int], ...] = (
-    (222, 190, 35),  # yellow
-    (228, 118, 28),  # orange
-    (38, 118, 55),  # green
-    (128, 131, 135),  # gray
-    (172, 26, 28),  # red
-    (34, 68, 160),  # blue
-    (228, 228, 224),  # white
-    (188, 160, 92),  # golden
-    (108, 70, 42),  # brown
-    (24, 24, 27),  # black
 )
 
 
@@ -392,63 +364,60 @@ def _target_view_shares(view_balance: float) -> np.ndarray:
     return t / t.sum()
 
 
-def _cameras(spec: dict[str, Any]) -> dict[int, dict]:
+def _camera_style(
+    spec: dict[str, Any], c: int, perm_c: int, night: bool, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Camera ``c``: travel directions, pose, domain style and street (strength ``s`` =
+    ``camera_style``; ``perm_c`` spreads the cameras' main views over the view5 range)."""
     n = spec["n_cameras"]
     s = spec["camera_style"]
-    vb = spec["view_balance"]
-    grng = _rng(spec["seed"], _S_CAMS)
-    perm = grng.permutation(n)
-    night_u = grng.permutation(n)
-    n_night = int(round(spec["night_share"] * min(1.0, s) * n))
-    cams: dict[int, dict] = {}
-    for c in range(1, n + 1):
-        rng = _rng(spec["seed"], _S_CAM, c)
 
-        def u(a: float = 1.0, rng: np.random.Generator = rng) -> float:
-            return float(rng.uniform(-a, a))
+    def u(a: float = 1.0, rng: np.random.Generator = rng) -> float:
+        return float(rng.uniform(-a, a))
 
-        night = bool(night_u[c - 1] < n_night)
-        m1 = float((perm[c - 1] + rng.random()) / n * 4.0)
-        side1 = 1 if rng.random() < 0.5 else -1
-        dirs = [[1.0, m1, side1]]
-        if rng.random() < 0.5:
-            w1 = float(rng.uniform(0.55, 0.85))
-            m2 = float(np.clip(4.0 - m1 + rng.normal(0.0, 0.4), 0.0, 4.0))
-            dirs = [[w1, m1, side1], [1.0 - w1, m2, -side1]]
-        road = np.array([92.0, 94.0, 97.0]) * float(np.exp(s * u(0.35)))
-        road = road + s * np.array([u(7), u(7), u(7)]) + s * u(8) * np.array([1.0, 0.6, -1.0])
-        kerb_kind = int(rng.integers(0, 3))
-        kerb = [(70.0, 110.0, 55.0), (150.0, 148.0, 140.0), (120.0, 98.0, 70.0)][kerb_kind]
-        cam = dict(
-            camid=c,
-            height=float(6.5 + s * rng.uniform(-2.0, 2.5)),
-            dist=float(16.0 + s * rng.uniform(-5.0, 8.0)),
-            focal_jitter=float(rng.uniform(-1, 1)),
-            res=float(np.clip(1.0 - s * rng.uniform(0.0, 0.5), 0.35, 1.0)),
-            exposure=float(np.exp(s * u(0.25))),
-            cast=[float(np.exp(s * u(0.12))) for _ in range(3)],
-            contrast=float(np.exp(s * u(0.25))),
-            saturation=float(np.clip(1.0 + s * u(0.45), 0.2, 2.0)),
-            gamma=float(np.exp(s * u(0.2))),
-            night=night,
-            noise=float(1.5 + s * rng.uniform(0.0, 6.0) + (5.0 if night else 0.0)),
-            blur=float(max(0.0, s * rng.uniform(-0.2, 0.9))),
-            jpeg_quality=int(round(90 - s * rng.uniform(0.0, 30.0))),
-            road=[float(v) for v in np.clip(road, 30, 200)],
-            road_texture=float(4.0 + s * rng.uniform(0.0, 14.0)),
-            lane_color=[(235, 235, 228), (232, 196, 40)][int(rng.random() < 0.3 * min(s, 1))],
-            lane_offset=float(rng.uniform(-1.2, 1.2)),
-            lane_dash=bool(rng.random() < 0.6),
-            kerb=[float(v) for v in kerb],
-            kerb_y=float(rng.choice([-1.0, 1.0]) * rng.uniform(5.0, 9.0)),
-            light_az=float(rng.uniform(0.0, 360.0)),
-            light_el=float(rng.uniform(30.0, 70.0)),
-            dirs=dirs,
-        )
-        cam["skew"] = float(0.8 + 3.0 * vb)
-        cams[c] = cam
-    # Per-direction view5 mixtures: skewed towards the direction's main view, calibrated so
-    # that the average over all directions matches the target shares.
+    m1 = float((perm_c + rng.random()) / n * 4.0)
+    side1 = 1 if rng.random() < 0.5 else -1
+    dirs = [[1.0, m1, side1]]
+    if rng.random() < 0.5:
+        w1 = float(rng.uniform(0.55, 0.85))
+        m2 = float(np.clip(4.0 - m1 + rng.normal(0.0, 0.4), 0.0, 4.0))
+        dirs = [[w1, m1, side1], [1.0 - w1, m2, -side1]]
+    road = np.array(ROAD) * float(np.exp(s * u(0.35)))
+    road = road + s * np.array([u(7), u(7), u(7)]) + s * u(8) * np.array([1.0, 0.6, -1.0])
+    kerb_kind = int(rng.integers(0, 3))
+    kerb = KERB[kerb_kind]
+    return dict(
+        camid=c,
+        height=float(6.5 + s * rng.uniform(-2.0, 2.5)),
+        dist=float(16.0 + s * rng.uniform(-5.0, 8.0)),
+        focal_jitter=float(rng.uniform(-1, 1)),
+        res=float(np.clip(1.0 - s * rng.uniform(0.0, 0.5), 0.35, 1.0)),
+        exposure=float(np.exp(s * u(0.25))),
+        cast=[float(np.exp(s * u(0.12))) for _ in range(3)],
+        contrast=float(np.exp(s * u(0.25))),
+        saturation=float(np.clip(1.0 + s * u(0.45), 0.2, 2.0)),
+        gamma=float(np.exp(s * u(0.2))),
+        night=night,
+        noise=float(1.5 + s * rng.uniform(0.0, 6.0) + (5.0 if night else 0.0)),
+        blur=float(max(0.0, s * rng.uniform(-0.2, 0.9))),
+        jpeg_quality=int(round(90 - s * rng.uniform(0.0, 30.0))),
+        road=[float(v) for v in np.clip(road, 30, 200)],
+        road_texture=float(4.0 + s * rng.uniform(0.0, 14.0)),
+        lane_color=LANE[int(rng.random() < 0.3 * min(s, 1))],
+        lane_offset=float(rng.uniform(-1.2, 1.2)),
+        lane_dash=bool(rng.random() < 0.6),
+        kerb=[float(v) for v in kerb],
+        kerb_y=float(rng.choice([-1.0, 1.0]) * rng.uniform(5.0, 9.0)),
+        light_az=float(rng.uniform(0.0, 360.0)),
+        light_el=float(rng.uniform(30.0, 70.0)),
+        dirs=dirs,
+        skew=float(0.8 + 3.0 * spec["view_balance"]),
+    )
+
+
+def _calibrate_view_probs(cams: dict[int, dict], vb: float) -> None:
+    """Per-direction view5 mixtures (``view_probs``): skewed towards the direction's main
+    view, calibrated so that the average over all directions matches the target shares."""
     target = _target_view_shares(vb)
     views = np.arange(5, dtype=np.float64)
     ws, weights = [], []
@@ -473,6 +442,21 @@ def _cameras(spec: dict[str, Any]) -> dict[int, dict]:
         for _ in cam["dirs"]:
             cam["view_probs"].append([float(x) for x in q[k]])
             k += 1
+
+
+def _cameras(spec: dict[str, Any]) -> dict[int, dict]:
+    """Every camera's style (:func:`_camera_style`) and view mixtures; a ``night_share`` of
+    the cameras (scaled down for weak camera styles) are night cameras."""
+    n = spec["n_cameras"]
+    grng = _rng(spec["seed"], _S_CAMS)
+    perm = grng.permutation(n)
+    night_u = grng.permutation(n)
+    n_night = int(round(spec["night_share"] * min(1.0, spec["camera_style"]) * n))
+    cams: dict[int, dict] = {}
+    for c in range(1, n + 1):
+        night = bool(night_u[c - 1] < n_night)
+        cams[c] = _camera_style(spec, c, perm[c - 1], night, _rng(spec["seed"], _S_CAM, c))
+    _calibrate_view_probs(cams, spec["view_balance"])
     return cams
 
 
