@@ -6,6 +6,7 @@ from collections import deque
 
 import numpy as np
 
+from ..checks import require_int
 from .knn import check_features, check_knn, knn_search
 
 __all__ = ["noise_selection", "noise_selection_with_stats"]
@@ -61,8 +62,7 @@ def noise_selection_with_stats(
     x = check_features(features)
     n = x.shape[0]
     lab = _check_labels(labels, n)
-    if isinstance(k_tilde, bool) or not isinstance(k_tilde, int | np.integer) or k_tilde < 1:
-        raise ValueError(f"k_tilde must be an integer >= 1; got {k_tilde!r}")
+    require_int("k_tilde", k_tilde, lo=1)
     noise = np.flatnonzero(lab == -1)
     stats = {
         "n_noise": int(noise.size),
@@ -82,25 +82,35 @@ def noise_selection_with_stats(
     kt = min(int(k_tilde), n - 1)
     dist, nn = knn_search(x, kt + 1) if knn is None else check_knn(knn, n, kt + 1)
     topk = nn[:, 1:]  # column 0 is the sample itself
+
+    order = noise[np.lexsort((noise, dist[noise, 1]))]
+    _assign_in_order(out, order, topk, next_label, stats)
+    return out, stats
+
+
+def _assign_in_order(
+    out: np.ndarray, order: np.ndarray, topk: np.ndarray, next_label: int, stats: dict
+) -> None:
+    """The P1 / P2 / Hn rules of Eq. 10 applied to the noise samples in ``order`` (in place
+    on ``out``; new clusters numbered from ``next_label``; counts added to ``stats``)."""
     top1 = topk[:, 0]
 
     def in_topk(a: int, b: int) -> bool:
         """Is ``a`` among the k~ nearest neighbours of ``b``?"""
         return bool((topk[b] == a).any())
 
-    order = noise[np.lexsort((noise, dist[noise, 1]))]
     for s in order.tolist():
         if out[s] != -1:
             continue
         p = int(top1[s])
-        if not in_topk(s, p):
+        if not in_topk(s, p):  # Hn
             out[s] = next_label
             next_label += 1
             stats["n_hard_negative"] += 1
-        elif out[p] != -1:
+        elif out[p] != -1:  # P1
             out[s] = out[p]
             stats["n_p1"] += 1
-        else:
+        else:  # P2: a new cluster grown by mutual k~-NN
             out[s] = out[p] = next_label
             members = 2
             queue = deque([s, p])
@@ -114,7 +124,6 @@ def noise_selection_with_stats(
             next_label += 1
             stats["n_p2"] += 1
             stats["n_p2_samples"] += members
-    return out, stats
 
 
 def noise_selection(features: np.ndarray, labels: np.ndarray, k_tilde: int = 2) -> np.ndarray:

@@ -61,6 +61,39 @@ def _without_cameras(camid: np.ndarray) -> bool:
     return n_cams <= 1 or (n_cams == len(camid) and len(camid) > 1)
 
 
+def _eligible_ids(vids: np.ndarray, cams: np.ndarray, n_hold: int, share: float) -> np.ndarray:
+    """Identities seen by >= 2 cameras (a validation query needs a match in another camera);
+    raises when fewer than ``n_hold``."""
+    pairs = np.unique(np.stack([vids, cams], axis=1), axis=0)
+    pair_ids, n_cams = np.unique(pairs[:, 0], return_counts=True)
+    eligible = pair_ids[n_cams >= 2]
+    if n_hold > len(eligible):
+        raise ValueError(
+            f"data.val_share = {share!r} holds out {n_hold} train identities but only "
+            f"{len(eligible)} of the {len(np.unique(vids))} are seen by >= 2 cameras (a "
+            "validation query needs a match in another camera); use a smaller share"
+        )
+    return eligible
+
+
+def _pick_one_per_group(
+    vids: np.ndarray, cams: np.ndarray, is_held: np.ndarray, single: bool, rng
+) -> np.ndarray:
+    """One seeded pick per held-out group: rows grouped by vid (no cameras) or by (vid,
+    camera), groups in sorted order, members in row order. Returns a mask over the rows."""
+    hpos = np.flatnonzero(is_held)
+    group_cols = [vids[hpos]] if single else [cams[hpos], vids[hpos]]
+    order = np.lexsort(group_cols)  # last key is primary: vid, then camera
+    hpos = hpos[order]
+    keys = np.stack([c[order] for c in reversed(group_cols)], axis=1)
+    starts = np.flatnonzero(np.r_[True, (np.diff(keys, axis=0) != 0).any(axis=1)])
+    ends = np.r_[starts[1:], len(hpos)]
+    picked = np.zeros(len(vids), dtype=bool)
+    for a, b in zip(starts, ends, strict=True):
+        picked[hpos[a + int(rng.integers(0, b - a))]] = True
+    return picked
+
+
 def hold_out_validation(df: pd.DataFrame, share: float, seed: int) -> pd.DataFrame:
     """Move ``round(share * n_train_ids)`` train identities into val_query / val_gallery.
 
@@ -99,33 +132,11 @@ def hold_out_validation(df: pd.DataFrame, share: float, seed: int) -> pd.DataFra
             "use a smaller share"
         )
     single = _without_cameras(cams)
-    if single:
-        eligible = ids
-    else:
-        pairs = np.unique(np.stack([vids, cams], axis=1), axis=0)
-        pair_ids, n_cams = np.unique(pairs[:, 0], return_counts=True)
-        eligible = pair_ids[n_cams >= 2]
-        if n_hold > len(eligible):
-            raise ValueError(
-                f"data.val_share = {share!r} holds out {n_hold} train identities but only "
-                f"{len(eligible)} of the {n_ids} are seen by >= 2 cameras (a validation query "
-                "needs a match in another camera); use a smaller share"
-            )
+    eligible = ids if single else _eligible_ids(vids, cams, n_hold, share)
     rng = np.random.default_rng(int(seed))
     held = np.sort(rng.choice(eligible, size=n_hold, replace=False))
     is_held = np.isin(vids, held)
-    # held-out train rows grouped by (vid) or (vid, camera), groups in sorted order, members in
-    # row order; one seeded pick per group
-    hpos = np.flatnonzero(is_held)
-    group_cols = [vids[hpos]] if single else [cams[hpos], vids[hpos]]
-    order = np.lexsort(group_cols)  # last key is primary: vid, then camera
-    hpos = hpos[order]
-    keys = np.stack([c[order] for c in reversed(group_cols)], axis=1)
-    starts = np.flatnonzero(np.r_[True, (np.diff(keys, axis=0) != 0).any(axis=1)])
-    ends = np.r_[starts[1:], len(hpos)]
-    picked = np.zeros(len(vids), dtype=bool)
-    for a, b in zip(starts, ends, strict=True):
-        picked[hpos[a + int(rng.integers(0, b - a))]] = True
+    picked = _pick_one_per_group(vids, cams, is_held, single, rng)
     if single:
         val_query, val_gallery = is_held & ~picked, picked
     else:

@@ -225,17 +225,8 @@ def _decode_xml(path: Path) -> str:
     )
 
 
-def parse_veri_label_xml(path: str | Path) -> pd.DataFrame:
-    """Parse ``train_label.xml`` / ``test_label.xml`` (gb2312 declared, read as gbk).
-
-    Returns one row per ``<Item>``: name (str), vid, camid, color, type (Int64; absent -> NA,
-    ``typeID="0"`` / ``colorID="0"`` -> NA), line (1-based line of the element).
-    Raises :class:`DatasetFormatError` naming the file and line for XML syntax errors, a
-    missing/bad ``imageName`` or a non-integer attribute, and for two different labels of the
-    same image.
-    """
-    path = Path(path)
-    text = _decode_xml(path)
+def _xml_items(text: str, path: Path) -> list[tuple]:
+    """(line, imageName, vehicleID, cameraID, colorID, typeID) of every ``<Item>`` (expat)."""
     items: list[tuple] = []
     parser = xml.parsers.expat.ParserCreate()
 
@@ -261,6 +252,21 @@ def parse_veri_label_xml(path: str | Path) -> pd.DataFrame:
             f"({xml.parsers.expat.ErrorString(exc.code)}); expected well-formed XML of "
             "<Item imageName=... vehicleID=... cameraID=... colorID=... typeID=... /> elements"
         ) from exc
+    return items
+
+
+def parse_veri_label_xml(path: str | Path) -> pd.DataFrame:
+    """Parse ``train_label.xml`` / ``test_label.xml`` (gb2312 declared, read as gbk).
+
+    Returns one row per ``<Item>``: name (str), vid, camid, color, type (Int64; absent -> NA,
+    ``typeID="0"`` / ``colorID="0"`` -> NA), line (1-based line of the element).
+    Raises :class:`DatasetFormatError` naming the file and line for XML syntax errors, a
+    missing/bad ``imageName`` or a non-integer attribute, and for two different labels of the
+    same image.
+    """
+    path = Path(path)
+    text = _decode_xml(path)
+    items = _xml_items(text, path)
     cols = ["line", "name", "vehicleID", "cameraID", "colorID", "typeID"]
     raw = pd.DataFrame(items, columns=cols)
     text_lines = text.splitlines()
