@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -40,6 +41,59 @@ def test_bad_values_are_named(good, path, value, expect):
     node[path[-1]] = value
     with pytest.raises(P.ParamsError, match=expect):
         P.validate(bad)
+
+
+NUMBERS = [
+    ("lambda",),
+    ("gamma",),
+    ("recognize", "lr"),
+    ("recognize", "temperature"),
+    ("recognize", "da_temperature"),
+    ("recognize", "beta"),
+    ("cluster", "eps"),
+    ("cluster", "beta"),
+    ("cluster", "tracklet_weight"),
+    ("cluster", "lr"),
+    ("viewpoint", "lr"),
+    ("pretrain", "lr"),
+    ("augment", "flip"),
+    ("data", "val_share"),
+]
+
+
+@pytest.mark.parametrize("text", [".nan", ".inf", "-.inf", ".NaN", ".Inf"])
+@pytest.mark.parametrize("path", NUMBERS, ids=".".join)
+def test_nan_and_infinities_are_rejected(good, tmp_path, path, text):
+    """Written in params.yaml (as a user would), NaN and infinities never pass: `lambda: .nan`
+    used to drop the DA term silently and `lr: .nan` to train NaN weights to the end."""
+    doc = yaml.safe_dump(good, sort_keys=False)
+    node = good
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = "__X__"
+    f = tmp_path / "params.yaml"
+    f.write_text(re.sub("'?__X__'?", text, yaml.safe_dump(good, sort_keys=False)))
+    assert doc != f.read_text() and "__X__" not in f.read_text()
+    with pytest.raises(P.ParamsError, match=rf"{'.'.join(path)} = .*finite"):
+        P.load(f)
+
+
+@pytest.mark.parametrize("text, value", [("1e-3", 1e-3), ("2E-1", 0.2), ("1.0e-3", 1e-3)])
+def test_exponent_numbers_are_numbers(good, tmp_path, text, value):
+    """`lambda: 1e-3` is a number (YAML 1.2, as DVC writes it), not the string '1e-3'."""
+    good["lambda"] = "__X__"
+    f = tmp_path / "params.yaml"
+    f.write_text(re.sub("'?__X__'?", text, yaml.safe_dump(good, sort_keys=False)))
+    assert P.load(f)["lambda"] == pytest.approx(value)
+
+
+def test_jaccard_eps_must_be_below_one(good):
+    bad = copy.deepcopy(good)
+    bad["cluster"]["eps"] = 1.5
+    with pytest.raises(P.ParamsError, match=r"cluster.eps = 1.5 .*k_reciprocal"):
+        P.validate(bad)
+    bad["cluster"]["k_reciprocal"] = False  # a Euclidean radius may exceed 1
+    P.validate(bad)
 
 
 def test_missing_and_unknown_keys(good):

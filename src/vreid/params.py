@@ -6,6 +6,8 @@ Every error names the key, the value and what is allowed, e.g.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,30 @@ from .learn.objectives import CLUSTER_METHODS, RECOGNITION_LOSSES
 from .tracklets import TRACKLET_MODES
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 floats: ``1e-3`` is a number, not a string (YAML 1.1
+    wants ``1.0e-3``; DVC, which writes ``-S lambda=1e-3``, reads 1.2)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def safe_load(text: str) -> Any:
+    """YAML -> Python with the project's loader (``1e-3`` is a float)."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 class ParamsError(ValueError):
     """A parameter in params.yaml is missing, of the wrong type or out of range."""
 
@@ -32,15 +58,20 @@ class Rule:
     allowed: str = ""
 
 
-def _num(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> Rule:
+def _num(
+    lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False
+) -> Rule:
     def check(v: Any) -> bool:
+        if not math.isfinite(v):  # NaN passes every comparison test; infinities are no value
+            return False
         if lo is not None and (v <= lo if lo_open else v < lo):
             return False
-        return hi is None or v <= hi
+        return hi is None or (v < hi if hi_open else v <= hi)
 
     lo_txt = "" if lo is None else (f"> {lo}" if lo_open else f">= {lo}")
-    hi_txt = "" if hi is None else f"<= {hi}"
-    return Rule((int, float), check, "a number " + " and ".join(t for t in (lo_txt, hi_txt) if t))
+    hi_txt = "" if hi is None else (f"< {hi}" if hi_open else f"<= {hi}")
+    bounds = " and ".join(t for t in (lo_txt, hi_txt) if t)
+    return Rule((int, float), check, "a finite number " + bounds if bounds else "a finite number")
 
 
 def _int(lo: int | None = None, hi: int | None = None) -> Rule:
@@ -80,7 +111,7 @@ SCHEMA: dict[str, Any] = {
         "vehicleid_test_size": _int(1),
         "vehicleid_seed": _int(0),
         # share of train identities held out as val_query/val_gallery (datasets without own val)
-        "val_share": Rule((int, float), lambda v: 0 <= v < 1, "a number >= 0 and < 1"),
+        "val_share": _num(0, 1, hi_open=True),
         "val_seed": _int(0),  # seed of the held-out identities and their query/gallery draw
     },
     "tracklets": {"mode": _choice(*TRACKLET_MODES), "frame_gap": _int(1)},
@@ -125,7 +156,7 @@ SCHEMA: dict[str, Any] = {
     },
     "recognize": {
         "loss": _choice(*RECOGNITION_LOSSES),
-        "label_smoothing": Rule((int, float), lambda v: 0 <= v < 1, "a number >= 0 and < 1"),
+        "label_smoothing": _num(0, 1, hi_open=True),
         "triplet_margin": _num(0),
         "instances": _int(1),
         "epochs": _int(1),
@@ -206,6 +237,12 @@ def validate(params: dict[str, Any], source: str = "params.yaml") -> dict[str, A
             f"{source}: recognize.instances = {k} must divide train.batch_size = {bs} into at "
             "least 2 identities per batch (the supervised recipe's P x K batches)"
         )
+    c = params["cluster"]
+    if c["k_reciprocal"] and c["eps"] >= 1:
+        raise ParamsError(
+            f"{source}: cluster.eps = {c['eps']} with cluster.k_reciprocal = true; allowed: a "
+            "number < 1 (every Jaccard distance is <= 1, so DBSCAN would join everything)"
+        )
     return params
 
 
@@ -215,7 +252,7 @@ def load(path: str | Path = "params.yaml") -> dict[str, Any]:
     if not path.is_file():
         raise ParamsError(f"{path}: file not found; run from the repository root")
     try:
-        params = yaml.safe_load(path.read_text())
+        params = safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ParamsError(f"{path}: not valid YAML: {exc}") from exc
     return validate(params, str(path))

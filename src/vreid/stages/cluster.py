@@ -15,6 +15,7 @@ and ``plots/rounds.csv``.
 from __future__ import annotations
 
 import shutil
+import sys
 
 import numpy as np
 import torch
@@ -122,7 +123,10 @@ def main() -> None:
     truth = df["vid"].to_numpy()[rows]  # diagnostics only
     eval_views = views_for_eval(df)
     cfg = cluster_config(params)
-    tau = tau_from_ti(feats[rows], train_views, params["ti"])  # ti = 0: 0.0, no merging
+    try:  # before any round: a ti beyond the cross-view pairs stops here, with its count
+        tau = tau_from_ti(feats[rows], train_views, params["ti"])  # ti = 0: 0.0, no merging
+    except ValueError as exc:
+        sys.exit(f"[cluster] params.yaml: {exc}")
     log.info("[cluster] tau = %.4f from ti = %d", tau, params["ti"])
     scores = retrieval_by_split(df, feats, params, eval_views, device)
     records: list[dict] = [{"round": 0, **headline(scores)}]
