@@ -1,4 +1,6 @@
-"""Atomic output writing: every file appears whole (temp file in the same folder, then rename)."""
+"""Files in and out: atomic output writing (every file appears whole: a temp file in the same
+folder, then a rename; temp files of a killed write are removed by the next write of the same
+output), and the one way weights are read (:func:`load_weights`: never runs code from a file)."""
 
 from __future__ import annotations
 
@@ -22,16 +24,39 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
 
 
+class InputError(ValueError):
+    """A file or parameter the user gave cannot be used; the message names it and what to do.
+    Stages print it as one line and exit non-zero (:func:`vreid.stages._common.run`)."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}.tmp-"
+
+
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temp path next to ``path``; rename it over ``path`` only if the block succeeds."""
+    """Yield a temp path next to ``path``; rename it over ``path`` only if the block succeeds.
+
+    The output gets the permissions of a normally created file (``0666 & ~umask``, not the
+    temp file's 0600). Temp files that a killed earlier write of ``path`` left behind
+    (``.<name>.tmp-*``) are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    for stale in path.parent.glob(_tmp_prefix(path) + "*"):
+        stale.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -102,6 +127,34 @@ def save_torch(path: str | Path, obj: Any) -> None:
     atomically, with bytes that depend only on ``obj`` (:func:`torch_bytes`)."""
     with atomic_path(path, ".pt") as tmp:
         tmp.write_bytes(torch_bytes(obj))
+
+
+def load_weights(path: str | Path, what: str, fix: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU: plain tensors and containers only,
+    so a file never runs code (a planted pickle is refused, not executed).
+
+    Raises :class:`InputError` naming ``path``, ``what`` it should hold and ``fix`` (what to do)
+    when the file is missing, empty, truncated, not a torch file or holds other objects.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: missing ({what}); {fix}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise InputError(
+            f"{path}: refused as {what}: it holds Python objects beyond plain tensors (read with "
+            f"weights_only=True, nothing in it was run); {fix}"
+        ) from None
+    except Exception as exc:  # empty, truncated, not a zip/torch file
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        raise InputError(
+            f"{path}: cannot be read as {what} ({type(exc).__name__}: {reason}); {fix}"
+        ) from None
 
 
 def save_npz(path: str | Path, **arrays: np.ndarray) -> None:

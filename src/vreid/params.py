@@ -17,6 +17,7 @@ import yaml
 
 from .cluster.progressive import NOISE_MODES
 from .data.readers import DATASET_NAMES
+from .io import InputError
 from .learn.backbone import ARCHS
 from .learn.loop import OPTIMIZERS, SCHEDULES
 from .learn.objectives import CLUSTER_METHODS, RECOGNITION_LOSSES
@@ -47,7 +48,7 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
-class ParamsError(ValueError):
+class ParamsError(InputError):
     """A parameter in params.yaml is missing, of the wrong type or out of range."""
 
 

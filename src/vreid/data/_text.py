@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..io import InputError
+
 __all__ = [
     "DatasetFormatError",
     "MissingSideFileWarning",
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(InputError):
     """A dataset file is malformed; the message names the file, line and expected format."""
 
 

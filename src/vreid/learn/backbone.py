@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
+
+from ..io import InputError, load_weights
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 
@@ -87,6 +91,30 @@ def backbone_state_dict(model: ReidNet) -> dict[str, torch.Tensor]:
     return out
 
 
+def hub_weights(arch: str) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet weights of ``arch`` through torch's hub cache, hash-checked.
+
+    A cached file is used only if its SHA-256 starts with the hash in its file name
+    (torchvision's convention, e.g. ``resnet18-f37072fd.pth``); a download is checked the
+    same way; the file is read with ``weights_only=True`` (:func:`vreid.io.load_weights`).
+    """
+    url = torchvision.models.get_model_weights(arch).DEFAULT.url
+    name = url.rsplit("/", 1)[-1]
+    match = re.search(r"-([a-f0-9]{6,})\.", name)
+    prefix = match.group(1) if match else ""
+    dst = Path(torch.hub.get_dir()) / "checkpoints" / name
+    if not dst.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(dst), hash_prefix=prefix or None, progress=False)
+    digest = hashlib.sha256(dst.read_bytes()).hexdigest()
+    if not digest.startswith(prefix):
+        raise InputError(
+            f"{dst}: its SHA-256 ({digest[:12]}...) does not start with {prefix}, the hash in "
+            "torchvision's file name: a corrupt or planted file; delete it to download it again"
+        )
+    return load_weights(dst, f"torchvision's {arch} weights", "delete it to download it again")
+
+
 def load_pretrained(net: nn.Module, arch: str, pretrained: str) -> None:
     """Load ImageNet weights into a torchvision ResNet.
 
@@ -97,23 +125,21 @@ def load_pretrained(net: nn.Module, arch: str, pretrained: str) -> None:
     if pretrained == "none":
         return
     if pretrained == "torchvision":
-        weights = torchvision.models.get_model_weights(arch).DEFAULT
-        state = weights.get_state_dict(progress=False)
+        state = hub_weights(arch)
     else:
-        path = Path(pretrained)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"model.pretrained = {pretrained!r}: no such file; give a state_dict path, "
-                "'torchvision' or 'none'"
-            )
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        fix = "set model.pretrained to a state_dict file, 'torchvision' or 'none'"
+        state = load_weights(Path(pretrained), "model.pretrained weights (a state_dict)", fix)
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise InputError(
+                f"{pretrained}: holds a {type(state).__name__}, not a state_dict; {fix}"
+            )
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [m for m in missing if not m.startswith("fc.")]
     if missing or unexpected:
-        raise ValueError(
+        raise InputError(
             f"model.pretrained = {pretrained!r} does not fit {arch}: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}"
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..io import save_torch
+from ..io import InputError, load_weights, save_torch
 from .images import AugmentConfig, ImageSource, augment, normalize
 
 log = logging.getLogger("vreid")
@@ -100,10 +101,19 @@ class Checkpoints:
     def __init__(self, folder: str | Path, run_id: str) -> None:
         self.path = Path(folder) / f"{run_id}.pt"
 
+    KEYS = ("epoch", "model", "optimizer", "scheduler", "extra", "history")
+
     def load(self) -> dict[str, Any] | None:
         if not self.path.is_file():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
+        fix = "delete it to train this stage from the start"
+        state = load_weights(self.path, "a training checkpoint", fix)
+        if not isinstance(state, dict) or not all(k in state for k in self.KEYS):
+            have = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise InputError(
+                f"{self.path}: an incomplete training checkpoint (has {have}, needs "
+                f"{', '.join(self.KEYS)}); {fix}"
+            )
         log.info("resuming from %s (epoch %d done)", self.path, state["epoch"] + 1)
         return state
 
@@ -112,6 +122,10 @@ class Checkpoints:
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the stage, epoch and step."""
 
 
 PostStep = Callable[[], None] | None
@@ -150,11 +164,18 @@ def _resume(t: Trainable, checkpoints: Checkpoints | None) -> tuple[list[dict], 
     """(history, first epoch to run) from the run's checkpoint, or ([], 0)."""
     if checkpoints is None or (state := checkpoints.load()) is None:
         return [], 0
-    t.model.load_state_dict(state["model"])
-    t.optimizer.load_state_dict(state["optimizer"])
-    t.scheduler.load_state_dict(state["scheduler"])
-    for name, obj in t.extra.items():
-        obj.load_state_dict(state["extra"][name])
+    try:
+        t.model.load_state_dict(state["model"])
+        t.optimizer.load_state_dict(state["optimizer"])
+        t.scheduler.load_state_dict(state["scheduler"])
+        for name, obj in t.extra.items():
+            obj.load_state_dict(state["extra"][name])
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise InputError(
+            f"{checkpoints.path}: does not fit this run ({type(exc).__name__}: {first}); "
+            "delete it to train this stage from the start"
+        ) from None
     return [dict(h) for h in state["history"]], state["epoch"] + 1
 
 
@@ -191,6 +212,13 @@ def _run_epoch(
         x = channels_last(augment(x.to(cfg.device), cfg.augment, gen))
         idx = idx.to(cfg.device)
         loss, parts, post = step(x, idx, epoch)
+        value = float(loss.detach())  # one sync per step, which the log line needs anyway
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"{cfg.name}: the loss is {value} at epoch {epoch + 1}, step {step_i + 1} "
+                f"(parts {parts}); nothing was written. Lower this stage's lr, or check the "
+                "inputs; the last epoch's checkpoint is kept"
+            )
         t.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         t.optimizer.step()
@@ -200,7 +228,7 @@ def _run_epoch(
         for key, value in parts.items():
             sums[key] = sums.get(key, 0.0) + float(value)
         n += 1
-        bar.set_postfix(loss=f"{float(loss.detach()):.3f}", refresh=False)
+        bar.set_postfix(loss=f"{value:.3f}", refresh=False)
     t.scheduler.step()
     record = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
     record["seconds"] = time.time() - began

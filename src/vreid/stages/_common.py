@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,10 @@ import torch
 
 from .. import params as params_mod
 from ..data._manifest import VIEW5_NAMES
-from ..io import atomic_path, setup_logging
+from ..io import InputError, atomic_path, load_weights, setup_logging
 from ..learn.backbone import ReidNet
 from ..learn.images import AugmentConfig, ImageSource
-from ..learn.loop import Setup, resolve_device, seed_everything
+from ..learn.loop import Setup, TrainingDiverged, resolve_device, seed_everything
 
 ART = Path("artifacts")
 POOL = Path("data/pretrain_pool")
@@ -105,12 +106,27 @@ def build_model(params: dict[str, Any], num_classes: int = 0) -> ReidNet:
 
 
 def load_model(path: Path, params: dict[str, Any], num_classes: int = 0) -> ReidNet:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run the stage that writes it (`dvc repro`)")
+    """A model written by an earlier stage (weights only; see :func:`vreid.io.load_weights`)."""
     model = build_model({**params, "model": {**params["model"], "pretrained": "none"}}, num_classes)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
+    fix = "re-run the stage that writes it: `dvc repro -f <stage>`"
+    state = load_weights(path, "a model state_dict", fix)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0][:160]
+        raise InputError(
+            f"{path}: does not fit model.arch = {params['model']['arch']} ({first}); {fix}"
+        ) from None
     return model
+
+
+def run(main: Callable[[], None], stage: str) -> None:
+    """Run a stage's ``main``; a bad input file or parameter (:class:`InputError`, a missing
+    file) ends it with one line naming it and exit status 1, not a traceback."""
+    try:
+        main()
+    except (InputError, FileNotFoundError, TrainingDiverged) as exc:
+        sys.exit(f"[{stage}] {exc}")
 
 
 #: Retrieval splits: name -> (query split, gallery split) in the manifest. ``val`` is for

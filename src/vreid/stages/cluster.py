@@ -41,6 +41,7 @@ from ._common import (
     read_tracklets,
     read_view_predictions,
     retrieval_by_split,
+    run,
     start,
     train_setup,
     views_for_eval,
@@ -210,4 +211,4 @@ def write_outputs(params, model, feats, rows, views, labels, tau, records, score
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "cluster")

@@ -27,6 +27,7 @@ from ._common import (
     read_manifest,
     retrieval,
     retrieval_summary,
+    run,
     start,
     views_for_eval,
 )
@@ -84,4 +85,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "evaluate")

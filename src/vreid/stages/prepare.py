@@ -16,7 +16,7 @@ import pandas as pd
 from ..data.holdout import check_holdout_params, has_val_split, hold_out_validation
 from ..data.readers import SPLITS, read_dataset, validate_manifest
 from ..io import write_json
-from ._common import MANIFEST, METRICS, VIEW_NAMES, log, start, write_manifest
+from ._common import MANIFEST, METRICS, VIEW_NAMES, log, run, start, write_manifest
 
 
 def data_summary(df: pd.DataFrame, val_source: str | None = None) -> dict[str, Any]:
@@ -88,4 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "prepare")

@@ -31,6 +31,7 @@ from ._common import (
     build_model,
     device_and_seed,
     log,
+    run,
     start,
     train_setup,
 )
@@ -163,4 +164,4 @@ def held_out_accuracy(model, head, source, rows: np.ndarray, targets, device) ->
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "pretrain")

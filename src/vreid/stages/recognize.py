@@ -33,6 +33,7 @@ from ._common import (
     read_manifest,
     read_tracklets,
     retrieval_by_split,
+    run,
     start,
     train_setup,
     views_for_eval,
@@ -129,4 +130,4 @@ def write_outputs(model, feats: np.ndarray, history: list[dict], loss: str, scor
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "recognize")

@@ -10,7 +10,7 @@ import sys
 
 from ..io import write_csv, write_json
 from ..tracklets import tracklet_stats, virtual_tracklets
-from ._common import MANIFEST, METRICS, TRACKLETS, log, read_manifest, start, train_rows
+from ._common import MANIFEST, METRICS, TRACKLETS, log, read_manifest, run, start, train_rows
 
 
 def main() -> None:
@@ -30,4 +30,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "tracklets")

@@ -30,6 +30,7 @@ from ._common import (
     image_source,
     log,
     read_manifest,
+    run,
     start,
     train_setup,
 )
@@ -197,4 +198,4 @@ def write_outputs(df, model, prob: np.ndarray, pred: np.ndarray, metrics: dict) 
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "viewpoint")
