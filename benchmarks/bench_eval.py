@@ -1,4 +1,4 @@
-"""Benchmark: vreid.evaluation.evaluate_retrieval vs a plain fast-reid/torchreid-style evaluator.
+"""Benchmark: vreid.eval.evaluate_retrieval vs a plain fast-reid/torchreid-style evaluator.
 
     python -m benchmarks.bench_eval [--q 1678 --g 11579 --dim 2048 --repeat 3]
 
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vreid.evaluation import evaluate_retrieval, pairwise_distance
+from vreid.eval import RetrievalSet, evaluate_retrieval, pairwise_distance
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -170,12 +170,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     n_w = min(args.q, 64)  # warm-up: thread pools and BLAS buffers are set up outside timing
     q_vid, g_vid, q_cam, g_cam, q_key, g_key = labels
-    evaluate_retrieval(
-        qf[:n_w], gf, q_vid[:n_w], g_vid, q_cam[:n_w], g_cam, q_key[:n_w], g_key, device="cpu"
-    )
+    query = RetrievalSet(features=qf, ids=q_vid, cams=q_cam, keys=q_key)
+    gallery = RetrievalSet(features=gf, ids=g_vid, cams=g_cam, keys=g_key)
+    warm = RetrievalSet(features=qf[:n_w], ids=q_vid[:n_w], cams=q_cam[:n_w], keys=q_key[:n_w])
+    evaluate_retrieval(warm, gallery, device="cpu")
 
     def ours_full() -> dict:
-        return evaluate_retrieval(qf, gf, *labels, block_size=args.block_size, device="cpu")
+        return evaluate_retrieval(query, gallery, block_size=args.block_size, device="cpu")
 
     t_full, m_full, res = measure(ours_full, args.repeat)
     with torch.no_grad():
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def ours_rank() -> dict:
         return evaluate_retrieval(
-            None, None, *labels, dist=dist, block_size=args.block_size, device="cpu"
+            query, gallery, dist=dist, block_size=args.block_size, device="cpu"
         )
 
     t_rank, m_rank, res_d = measure(ours_rank, args.repeat)

@@ -12,12 +12,20 @@ from __future__ import annotations
 import argparse
 import time
 
-from benchmarks import bench_eval, bench_jaccard, bench_losses, bench_synth, bench_train
+from benchmarks import (
+    bench_eval,
+    bench_jaccard,
+    bench_losses,
+    bench_rerank,
+    bench_synth,
+    bench_train,
+)
 
 FULL = {
     "bench_synth": (bench_synth.main, ["--preset", "default"]),
     "bench_jaccard": (bench_jaccard.main, ["--n", "2000", "5000", "10000", "--reference"]),
     "bench_eval": (bench_eval.main, []),
+    "bench_rerank": (bench_rerank.main, []),
     "bench_losses": (bench_losses.main, ["--slots", "3000", "37778"]),
     "bench_train": (bench_train.main, []),
 }
@@ -25,6 +33,7 @@ QUICK = {
     "bench_synth": (bench_synth.main, ["--preset", "tiny"]),
     "bench_jaccard": (bench_jaccard.main, ["--n", "1000", "--reference"]),
     "bench_eval": (bench_eval.main, ["--q", "200", "--g", "2000", "--dim", "256", "--repeat", "1"]),
+    "bench_rerank": (bench_rerank.main, ["--q", "200", "--g", "2000"]),
     "bench_losses": (bench_losses.main, ["--slots", "1000", "--repeats", "1"]),
     "bench_train": (bench_train.main, ["--size", "32", "32", "--steps", "2"]),
 }

@@ -1,4 +1,4 @@
-"""Tests of vreid.evaluation against plain per-query / brute-force references."""
+"""Tests of vreid.eval retrieval and clustering diagnostics against plain loop references."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
-from vreid.evaluation import (
+from vreid.eval import (
+    RetrievalSet,
     cluster_quality,
     evaluate_retrieval,
     merge_precision,
     pairwise_distance,
-    reranking_kreciprocal,
 )
 
 # --------------------------------------------------------------------------- references
@@ -76,6 +76,13 @@ def ref_retrieval(
     }
 
 
+def sides(qf, gf, q_vid, g_vid, q_cam, g_cam, q_key=None, g_key=None, q_view=None, g_view=None):
+    """The query and gallery :class:`RetrievalSet` of a case given as parallel arrays."""
+    query = RetrievalSet(features=qf, ids=q_vid, cams=q_cam, keys=q_key, views=q_view)
+    gallery = RetrievalSet(features=gf, ids=g_vid, cams=g_cam, keys=g_key, views=g_view)
+    return query, gallery
+
+
 def assert_same(got, ref, tol=1e-6):
     for k in ("mAP", "mINP", "rank1", "rank5", "rank10", "rank20"):
         assert got[k] == pytest.approx(ref[k], abs=tol), k
@@ -134,13 +141,7 @@ def test_matches_loop_reference_on_random_inputs(seed, with_keys, remove_same_ca
     assert ref["n_skipped"] > 0  # the skip branch is exercised
     for block in (1, 5, 16, 1000):  # 5 and 16 do not divide Q = 37
         got = evaluate_retrieval(
-            torch.from_numpy(qf),
-            torch.from_numpy(gf),
-            q_vid,
-            g_vid,
-            q_cam,
-            g_cam,
-            *keys,
+            *sides(torch.from_numpy(qf), torch.from_numpy(gf), q_vid, g_vid, q_cam, g_cam, *keys),
             remove_same_camera=remove_same_camera,
             block_size=block,
             device="cpu",
@@ -148,17 +149,11 @@ def test_matches_loop_reference_on_random_inputs(seed, with_keys, remove_same_ca
         assert_same(got, ref)
     # numpy features and a precomputed distance give the same
     got = evaluate_retrieval(
-        qf, gf, q_vid, g_vid, q_cam, g_cam, *keys, remove_same_camera=remove_same_camera
+        *sides(qf, gf, q_vid, g_vid, q_cam, g_cam, *keys), remove_same_camera=remove_same_camera
     )
     assert_same(got, ref)
     got = evaluate_retrieval(
-        None,
-        None,
-        q_vid,
-        g_vid,
-        q_cam,
-        g_cam,
-        *keys,
+        *sides(None, None, q_vid, g_vid, q_cam, g_cam, *keys),
         remove_same_camera=remove_same_camera,
         dist=dist,
         block_size=7,
@@ -172,9 +167,9 @@ def test_own_file_is_removed_even_under_another_id():
     dist = np.array([[0.1, 0.2, 0.3]])
     args = (np.array([1]), np.array([2, 1, 1]), np.array([0]), np.array([5, 6, 7]))
     keys = (np.array(["a"]), np.array(["a", "b", "c"]))
-    got = evaluate_retrieval(None, None, *args, *keys, dist=dist)
+    got = evaluate_retrieval(*sides(None, None, *args, *keys), dist=dist)
     assert got["mAP"] == pytest.approx(1.0)
-    got = evaluate_retrieval(None, None, *args, dist=dist)
+    got = evaluate_retrieval(*sides(None, None, *args), dist=dist)
     assert got["mAP"] == pytest.approx((1 / 2 + 2 / 3) / 2)
 
 
@@ -192,11 +187,13 @@ def test_ties_follow_gallery_index_order():
         assert len(np.unique(dist[0])) < 10  # heavy ties
         ref = ref_retrieval(dist, q_vid, g_vid, q_cam, g_cam)
         for block in (3, 64):
-            got = evaluate_retrieval(qf, gf, q_vid, g_vid, q_cam, g_cam, block_size=block)
+            got = evaluate_retrieval(*sides(qf, gf, q_vid, g_vid, q_cam, g_cam), block_size=block)
             assert_same(got, ref)
         # the order matters: reversing the gallery changes the tie-breaks and the result
         rev = ref_retrieval(dist[:, ::-1], q_vid, g_vid[::-1], q_cam, g_cam[::-1])
-        got_rev = evaluate_retrieval(qf, gf[::-1].copy(), q_vid, g_vid[::-1], q_cam, g_cam[::-1])
+        got_rev = evaluate_retrieval(
+            *sides(qf, gf[::-1].copy(), q_vid, g_vid[::-1], q_cam, g_cam[::-1])
+        )
         assert_same(got_rev, rev)
     assert got_rev["mAP"] != pytest.approx(got["mAP"], abs=1e-9)
 
@@ -221,7 +218,7 @@ def test_hand_computed_case():
     #   kept: g2 + , g0 -, g1 -, g4 -, g5 -     AP = 1, first hit 1, INP = 1/1 = 1
     # q2 (id 4): no positive -> skipped
     # mAP = (0.45 + 1) / 2 = 0.725, mINP = (0.4 + 1) / 2 = 0.7, rank1 = 0.5, rank5 = 1
-    r = evaluate_retrieval(None, None, q_vid, g_vid, q_cam, g_cam, dist=dist, max_rank=6)
+    r = evaluate_retrieval(*sides(None, None, q_vid, g_vid, q_cam, g_cam), dist=dist, max_rank=6)
     assert r["mAP"] == pytest.approx(0.725)
     assert r["mINP"] == pytest.approx(0.7)
     assert r["rank1"] == pytest.approx(0.5)
@@ -233,7 +230,7 @@ def test_hand_computed_case():
     #      INP = 3/6 = 0.5
     #   q1: g2 +, g3 +, ...: AP = (1/1 + 2/2) / 2 = 1, INP = 2/2 = 1
     r = evaluate_retrieval(
-        None, None, q_vid, g_vid, q_cam, g_cam, dist=dist, remove_same_camera=False
+        *sides(None, None, q_vid, g_vid, q_cam, g_cam), dist=dist, remove_same_camera=False
     )
     assert r["mAP"] == pytest.approx((1.4 / 3 + 1) / 2)
     assert r["mINP"] == pytest.approx(0.75)
@@ -242,14 +239,16 @@ def test_hand_computed_case():
     # keys: q1 is the file g2 -> g2 removed too, q1 has no positive left (g3 same camera)
     #   -> only q0 counts: mAP 0.45, mINP 0.4, rank1 0, rank5 1
     r = evaluate_retrieval(
-        None,
-        None,
-        q_vid,
-        g_vid,
-        q_cam,
-        g_cam,
-        ["a", "g2", "c"],
-        ["g0", "g1", "g2", "g3", "g4", "g5"],
+        *sides(
+            None,
+            None,
+            q_vid,
+            g_vid,
+            q_cam,
+            g_cam,
+            ["a", "g2", "c"],
+            ["g0", "g1", "g2", "g3", "g4", "g5"],
+        ),
         dist=dist,
     )
     assert r["mAP"] == pytest.approx(0.45)
@@ -260,15 +259,8 @@ def test_hand_computed_case():
     #   q0 (view 0) keeps g1 (+, 0.1), g3 (-, 0.3), g4 (-, 0.05): order g4 -, g1 +, g3 -
     #      AP = 1/2, rank1 miss;  q1 (view 0): keeps g1 -, g4 -, g3 removed -> skipped
     r = evaluate_retrieval(
-        None,
-        None,
-        q_vid,
-        g_vid,
-        q_cam,
-        g_cam,
+        *sides(None, None, q_vid, g_vid, q_cam, g_cam, q_view=[0, 0, 1], g_view=[0, 1, 0, 1, 1, 0]),
         dist=dist,
-        q_view=[0, 0, 1],
-        g_view=[0, 1, 0, 1, 1, 0],
     )
     assert r["cross_view_mAP"] == pytest.approx(0.5)
     assert r["cross_view_rank1"] == 0.0
@@ -290,16 +282,7 @@ def test_cross_view_matches_loop_reference(seed):
     )
     for block in (4, 41):
         got = evaluate_retrieval(
-            qf,
-            gf,
-            q_vid,
-            g_vid,
-            q_cam,
-            g_cam,
-            q_key,
-            g_key,
-            q_view=q_view,
-            g_view=g_view,
+            *sides(qf, gf, q_vid, g_vid, q_cam, g_cam, q_key, g_key, q_view=q_view, g_view=g_view),
             block_size=block,
         )
         assert_same(got, ref)
@@ -314,95 +297,18 @@ def test_bad_inputs_are_named():
     rng = np.random.default_rng(0)
     q, g = unit(rng, 3, 4), unit(rng, 5, 4)
     ids = (np.arange(3), np.arange(5) % 3, np.zeros(3, int), np.ones(5, int))
-    with pytest.raises(ValueError, match="qf"):
-        evaluate_retrieval(q * 2, g, *ids)
-    with pytest.raises(ValueError, match="g_vid"):
-        evaluate_retrieval(q, g, ids[0], ids[1][:4], *ids[2:])
-    with pytest.raises(ValueError, match="q_key and g_key"):
-        evaluate_retrieval(q, g, *ids, ["a", "b", "c"])
+    with pytest.raises(ValueError, match="query.features"):
+        evaluate_retrieval(*sides(q * 2, g, *ids))
+    with pytest.raises(ValueError, match="gallery.ids"):
+        evaluate_retrieval(*sides(q, g, ids[0], ids[1][:4], *ids[2:]))
+    with pytest.raises(ValueError, match="query.keys and gallery.keys"):
+        evaluate_retrieval(*sides(q, g, *ids, ["a", "b", "c"]))
     with pytest.raises(ValueError, match="no query has a positive"):
-        evaluate_retrieval(q, g, np.full(3, 9), *ids[1:])
+        evaluate_retrieval(*sides(q, g, np.full(3, 9), *ids[1:]))
     with pytest.raises(ValueError, match="NaN"):
-        evaluate_retrieval(None, None, *ids, dist=np.full((3, 5), np.nan))
+        evaluate_retrieval(*sides(None, None, *ids), dist=np.full((3, 5), np.nan))
     with pytest.raises(ValueError, match="max_rank"):
-        evaluate_retrieval(q, g, *ids, max_rank=0)
-
-
-# --------------------------------------------------------------------------- re-ranking
-
-
-def ref_rerank(qf, gf, k1, k2, lam):
-    """Dense loops over the k-reciprocal re-ranking algorithm (Zhong et al. 2017)."""
-    x = np.concatenate([qf, gf]).astype(np.float64)
-    n, nq = x.shape[0], qf.shape[0]
-    d = np.array([[np.sum((x[i] - x[j]) ** 2) for j in range(n)] for i in range(n)])
-    d = d / d.max(axis=1, keepdims=True)
-    rank = np.argsort(d, axis=1, kind="stable")
-
-    def krec(i, k):
-        fwd = rank[i, : k + 1]
-        return [j for j in fwd if i in rank[j, : k + 1]]
-
-    kh = int(np.around(k1 / 2))
-    v = np.zeros((n, n))
-    for i in range(n):
-        r = krec(i, k1)
-        exp = set(r)
-        for c in r:
-            rc = krec(c, kh)
-            if len(set(rc) & set(r)) > 2 / 3 * len(rc):
-                exp |= set(rc)
-        exp = sorted(exp)
-        w = np.exp(-d[i, exp])
-        v[i, exp] = w / w.sum()
-    if k2 > 1:
-        v = np.array([v[rank[i, :k2]].mean(axis=0) for i in range(n)])
-    out = np.zeros((nq, n - nq))
-    for i in range(nq):
-        for j in range(nq, n):
-            mn = np.minimum(v[i], v[j]).sum()
-            mx = np.maximum(v[i], v[j]).sum()
-            out[i, j - nq] = (1 - lam) * (1 - mn / mx) + lam * d[i, j]
-    return out
-
-
-@pytest.mark.parametrize("k1,k2,lam", [(6, 3, 0.3), (4, 1, 0.0), (5, 2, 0.5)])
-def test_rerank_matches_dense_reference(k1, k2, lam):
-    rng = np.random.default_rng(k1)
-    # clustered features so the reciprocal sets are non-trivial
-    centers = unit(rng, 4, 6)
-    lab = rng.integers(0, 4, 25)
-    x = centers[lab] + 0.3 * rng.standard_normal((25, 6)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    qf, gf = x[:5], x[5:]
-    got = reranking_kreciprocal(torch.from_numpy(qf), torch.from_numpy(gf), k1, k2, lam)
-    ref = ref_rerank(qf, gf, k1, k2, lam)
-    assert got.shape == (5, 20) and got.dtype == np.float32
-    np.testing.assert_allclose(got, ref, atol=2e-5)
-
-
-def test_rerank_lambda_one_is_the_row_normalised_distance():
-    rng = np.random.default_rng(1)
-    qf, gf = unit(rng, 5, 8), unit(rng, 20, 8)
-    got = reranking_kreciprocal(qf, gf, k1=6, k2=3, lambda_value=1.0)
-    d_all = pairwise_distance(np.concatenate([qf, gf]), np.concatenate([qf, gf])).numpy()
-    d = pairwise_distance(qf, gf).numpy()
-    np.testing.assert_allclose(got, d / d_all[:5].max(axis=1, keepdims=True), atol=1e-6)
-    # same per-row ranking as the plain distance
-    assert (np.argsort(got, axis=1) == np.argsort(d, axis=1)).all()
-    # and evaluate_retrieval accepts it
-    ids = rng.integers(0, 3, 5), rng.integers(0, 3, 20)
-    cams = rng.integers(0, 2, 5), rng.integers(0, 2, 20)
-    r = evaluate_retrieval(qf, gf, ids[0], ids[1], cams[0], cams[1])
-    r2 = evaluate_retrieval(None, None, ids[0], ids[1], cams[0], cams[1], dist=got)
-    assert r["mAP"] == pytest.approx(r2["mAP"])
-
-
-def test_rerank_refuses_large_sets():
-    big = np.zeros((20_001, 2), dtype=np.float32)
-    big[:, 0] = 1
-    with pytest.raises(ValueError, match="evaluate.rerank"):
-        reranking_kreciprocal(big[:1], big[1:])
+        evaluate_retrieval(*sides(q, g, *ids), max_rank=0)
 
 
 # --------------------------------------------------------------------------- clustering
@@ -530,7 +436,7 @@ def test_merge_precision_vs_brute_force(seed):
 def test_no_nan_in_cross_view_when_no_cross_view_positive():
     dist = np.array([[0.1, 0.2]])
     r = evaluate_retrieval(
-        None, None, [1], [1, 2], [0], [1, 1], dist=dist, q_view=[0], g_view=[0, 1]
+        *sides(None, None, [1], [1, 2], [0], [1, 1], q_view=[0], g_view=[0, 1]), dist=dist
     )
     assert r["cross_view_mAP"] is None and r["cross_view_n_queries"] == 0
     assert not math.isnan(r["mAP"])

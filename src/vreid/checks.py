@@ -67,3 +67,49 @@ def _describe(t: Any) -> str:
     if isinstance(t, torch.Tensor):
         return f"shape {tuple(t.shape)}"
     return type(t).__name__
+
+
+# Features and labels given to the evaluation functions (numpy or torch).
+
+_NORM_TOL = 1e-3
+
+
+def as_float_tensor(x: Any, name: str) -> torch.Tensor:
+    """A 2-D float tensor (float32, or float64 if given as float64) from numpy or torch."""
+    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if t.dim() != 2:
+        raise ValueError(f"{name}: expected a 2-D (n, d) array, got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise ValueError(f"{name}: expected a float array, got dtype {t.dtype}")
+    if t.dtype != torch.float64:
+        t = t.float()
+    return t.detach()
+
+
+def as_int_array(x: Any, n: int, name: str) -> np.ndarray:
+    """A 1-D int64 array of length ``n`` (integral floats accepted)."""
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if a.ndim != 1 or a.shape[0] != n:
+        raise ValueError(f"{name}: expected a 1-D array of length {n}, got shape {a.shape}")
+    if a.dtype.kind not in "iub":
+        if a.dtype.kind == "f" and a.size and np.all(a == np.round(a)):
+            a = a.astype(np.int64)
+        elif a.size:
+            raise ValueError(f"{name}: expected integer labels, got dtype {a.dtype}")
+    return a.astype(np.int64, copy=False)
+
+
+def check_normalised(t: torch.Tensor, name: str) -> None:
+    """Refuse rows whose L2 norm is off 1 by more than 1e-3."""
+    step = max(1, (1 << 22) // max(1, t.shape[1]))  # chunks: the norm kernel copies its input
+    norms = torch.cat(
+        [torch.linalg.vector_norm(t[i : i + step], dim=1) for i in range(0, t.shape[0], step)]
+        or [torch.zeros(0)]
+    )
+    bad = (norms - 1).abs() > _NORM_TOL
+    if bool(bad.any()):
+        i = int(torch.nonzero(bad)[0, 0])
+        raise ValueError(
+            f"{name}: rows must be L2-normalised (row {i} has norm {float(norms[i]):.6g}); "
+            "normalise them first, e.g. torch.nn.functional.normalize(x, dim=1)"
+        )

@@ -25,6 +25,9 @@ such pairs; no N x N array is created.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.cluster import DBSCAN
@@ -32,7 +35,13 @@ from sklearn.cluster import DBSCAN
 from ..checks import require_int
 from .knn import check_features, check_knn, knn_search
 
-__all__ = ["dbscan_sparse", "jaccard_distance", "k_reciprocal_sets"]
+__all__ = [
+    "dbscan_sparse",
+    "jaccard_distance",
+    "jaccard_rows_vs_rest",
+    "k_reciprocal_encoding",
+    "k_reciprocal_sets",
+]
 
 # Bounds of the per-block temporaries in the Jaccard accumulation (number of elements).
 _BLOCK_EXPANDED = 1 << 20  # expanded (row, column-entry) triplets per block
@@ -158,6 +167,73 @@ def _block_starts(cost: np.ndarray, budget: int, max_rows: int) -> list[int]:
     return starts
 
 
+class _Columns(NamedTuple):
+    """Inverted index of a CSR ``V`` with sorted indices: ``V^T`` in CSR layout.
+
+    ``ptr`` (N + 1,) column pointers; ``row`` / ``val``: row index and value of each column
+    entry (rows ascending within a column); ``pos`` (nnz,): where each entry of ``V`` (in
+    storage order) sits among the column entries; ``row_of`` (nnz,): row of each entry of
+    ``V``; ``rowsum`` (N,): row sums, accumulated in storage order.
+    """
+
+    ptr: np.ndarray
+    row: np.ndarray
+    val: np.ndarray
+    pos: np.ndarray
+    row_of: np.ndarray
+    rowsum: np.ndarray
+
+
+def _columns(v: sp.csr_matrix) -> _Columns:
+    n = v.shape[0]
+    nnz = v.indptr[-1]
+    ids = sp.csr_matrix((np.arange(1, nnz + 1, dtype=np.int64), v.indices, v.indptr), (n, n))
+    vt = sp.csr_matrix(ids.T)
+    vt.sort_indices()
+    src = vt.data - 1  # position of each column entry in ``v``
+    pos_in_col = np.empty(nnz, dtype=np.int64)
+    pos_in_col[src] = np.arange(nnz, dtype=np.int64)
+    row_of = np.repeat(np.arange(n, dtype=np.int64), np.diff(v.indptr))
+    # Row sums accumulated sequentially in storage order, exactly like the diagonal of
+    # _jaccard_from_v, so that identical rows get a distance of exactly 0.
+    rowsum = np.bincount(row_of, weights=v.data, minlength=n)
+    return _Columns(
+        vt.indptr.astype(np.int64),
+        vt.indices.astype(np.int64),
+        v.data[src],
+        pos_in_col,
+        row_of,
+        rowsum,
+    )
+
+
+def _block_min_sums(
+    v: sp.csr_matrix,
+    cols: _Columns,
+    start: np.ndarray,
+    cnt_all: np.ndarray,
+    rows: tuple[int, int],
+    width: int,
+    first_col: int,
+) -> np.ndarray:
+    """``sum_l min(V_il, V_jl)`` for the rows ``a <= i < b`` of ``rows = (a, b)``, flat.
+
+    Entry ``t`` of ``V`` (at ``(i, l)``) pairs with the ``cnt_all[t]`` entries of column
+    ``l`` from position ``start[t]`` on (rows ``j`` ascending); the result is a dense
+    ``(b - a) * width`` vector, ``[(i - a) * width + j - first_col]``.
+    """
+    a, b = rows
+    p0, p1 = v.indptr[a], v.indptr[b]
+    cnt = cnt_all[p0:p1]
+    total = int(cnt.sum())
+    first = np.cumsum(cnt) - cnt
+    pos = np.repeat(start[p0:p1] - first, cnt) + np.arange(total, dtype=np.int64)
+    mins = np.minimum(np.repeat(v.data[p0:p1], cnt), cols.val[pos])
+    key = np.repeat((cols.row_of[p0:p1] - a) * width - first_col, cnt) + cols.row[pos]
+    del pos
+    return np.bincount(key, weights=mins, minlength=(b - a) * width)
+
+
 def _jaccard_from_v(v: sp.csr_matrix, max_dist: float) -> sp.csr_matrix:
     """Jaccard distance between the rows of non-negative ``v`` (sorted indices), sparse.
 
@@ -166,38 +242,16 @@ def _jaccard_from_v(v: sp.csr_matrix, max_dist: float) -> sp.csr_matrix:
     non-zero column and whose distance is ``<= max_dist`` is stored (also when it is 0).
     """
     n = v.shape[0]
-    nnz = v.indptr[-1]
-    # Inverted index: V^T in CSR (sorted), with ``src`` = position of each entry in ``v``.
-    ids = sp.csr_matrix((np.arange(1, nnz + 1, dtype=np.int64), v.indices, v.indptr), (n, n))
-    vt = sp.csr_matrix(ids.T)
-    vt.sort_indices()
-    src = vt.data - 1
-    col_ptr = vt.indptr.astype(np.int64)
-    col_j = vt.indices.astype(np.int64)
-    col_v = v.data[src]
-    pos_in_col = np.empty(nnz, dtype=np.int64)
-    pos_in_col[src] = np.arange(nnz, dtype=np.int64)
-    row_of = np.repeat(np.arange(n, dtype=np.int64), np.diff(v.indptr))
-    # Row sums accumulated sequentially in storage order, exactly like the diagonal below,
-    # so that identical rows get a distance of exactly 0.
-    rowsum = np.bincount(row_of, weights=v.data, minlength=n)
+    cols = _columns(v)
+    rowsum = cols.rowsum
     # Entry (i, l) pairs with the entries of column l at rows j >= i: a suffix of the column.
-    cnt_all = col_ptr[v.indices.astype(np.int64) + 1] - pos_in_col
-    per_row = np.bincount(row_of, weights=cnt_all, minlength=n).astype(np.int64)
+    cnt_all = cols.ptr[v.indices.astype(np.int64) + 1] - cols.pos
+    per_row = np.bincount(cols.row_of, weights=cnt_all, minlength=n).astype(np.int64)
     starts = _block_starts(per_row, _BLOCK_EXPANDED, max(1, _BLOCK_DENSE // max(n, 1)))
     counts, out_cols, out_d = [], [], []
     for a, b in zip(starts[:-1], starts[1:], strict=True):
-        p0, p1 = v.indptr[a], v.indptr[b]
-        cnt = cnt_all[p0:p1]
-        total = int(cnt.sum())
-        first = np.cumsum(cnt) - cnt
-        pos = np.repeat(pos_in_col[p0:p1] - first, cnt) + np.arange(total, dtype=np.int64)
-        mins = np.minimum(np.repeat(v.data[p0:p1], cnt), col_v[pos])
         width = n - a  # columns j >= i >= a
-        key = np.repeat((row_of[p0:p1] - a) * width - a, cnt) + col_j[pos]
-        del pos
-        acc = np.bincount(key, weights=mins, minlength=(b - a) * width)
-        del key, mins
+        acc = _block_min_sums(v, cols, cols.pos, cnt_all, (a, b), width, a)
         hit = np.flatnonzero(acc != 0)  # a bool scan is several times faster than float
         smin = acc[hit]
         del acc
@@ -296,26 +350,87 @@ def jaccard_distance(
     k2e = min(k2, n)
     need = max(k1e + 1, k2e)
     dist, nn = knn_search(x, need) if knn is None else check_knn(knn, n, need)
+    v = k_reciprocal_encoding(x, (dist, nn), k1, k2e)
+    return _jaccard_from_v(v, 1.0 if max_dist is None else float(max_dist))
+
+
+def k_reciprocal_encoding(
+    x: np.ndarray,
+    knn: tuple[np.ndarray, np.ndarray],
+    k1: int,
+    k2: int,
+    row_scale: np.ndarray | None = None,
+) -> sp.csr_matrix:
+    """The k-reciprocal encoding ``V`` after local query expansion (module docstring).
+
+    Args:
+        x: ``(N, d)`` float32 features, rows L2-normalised.
+        knn: ``(dist, nn)``, ``(N, >= max(min(k1, N-1) + 1, k2))`` squared distances and
+            neighbour indices of every row, sorted by (distance, index).
+        k1: as in :func:`k_reciprocal_sets` (clipped to ``N - 1``, ``round(k1 / 2)`` taken of
+            the value given).
+        k2: local query expansion size, ``1 <= k2 <= N``; 1 disables it.
+        row_scale: optional ``(N,)`` positive divisors: ``V[i, j] = exp(-d_ij / row_scale[i])``
+            instead of ``exp(-d_ij)`` (test-time re-ranking divides each row by its maximum).
+
+    Returns:
+        ``(N, N)`` float64 CSR with sorted indices, rows summing to 1.
+    """
+    dist, nn = knn
+    n = x.shape[0]
     expanded = k_reciprocal_sets(nn, k1)
     rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(expanded.indptr))
     cols = expanded.indices.astype(np.int64)
-    w = np.exp(-_pair_sqdist(x, rows, cols, dist, nn))
+    d = _pair_sqdist(x, rows, cols, dist, nn)
+    if row_scale is not None:
+        d /= row_scale[rows]
+    w = np.exp(-d)
     w /= np.bincount(rows, weights=w, minlength=n)[rows]
     v = sp.csr_matrix((w, cols, expanded.indptr.astype(np.int64)), shape=(n, n))
-    if k2e > 1:
-        qcols = np.sort(nn[:, :k2e], axis=1)  # sorted: identical rows sum in identical order
+    if k2 > 1:
+        qcols = np.sort(nn[:, :k2], axis=1)  # sorted: identical rows sum in identical order
         q = sp.csr_matrix(
             (
-                np.full(n * k2e, 1.0 / k2e),
+                np.full(n * k2, 1.0 / k2),
                 qcols.ravel(),
-                np.arange(0, n * k2e + 1, k2e, dtype=np.int64),
+                np.arange(0, n * k2 + 1, k2, dtype=np.int64),
             ),
             shape=(n, n),
         )
         v = sp.csr_matrix(q @ v)
     v.sum_duplicates()
     v.sort_indices()
-    return _jaccard_from_v(v, 1.0 if max_dist is None else float(max_dist))
+    return v
+
+
+def jaccard_rows_vs_rest(v: sp.csr_matrix, n_rows: int) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Jaccard distances between the first ``n_rows`` rows of ``v`` and all the others.
+
+    ``v``: ``(N, N)`` non-negative CSR with sorted indices (e.g. :func:`k_reciprocal_encoding`
+    of query rows followed by gallery rows). Yields ``(a, b, block)`` for consecutive row
+    ranges covering ``0..n_rows``: ``block`` is the dense ``(b - a, N - n_rows)`` float64
+    ``1 - sum min / sum max`` of rows ``a..b-1`` against rows ``n_rows..N-1`` (1 where two rows
+    share no column). The minima are accumulated through the inverted index like
+    :func:`jaccard_distance`; a block holds at most about 4 M cells.
+    """
+    n = v.shape[0]
+    width = n - n_rows
+    if n_rows == 0 or width == 0:
+        yield 0, n_rows, np.ones((n_rows, width), dtype=np.float64)
+        return
+    cols = _columns(v)
+    idx = v.indices.astype(np.int64)
+    # Entry (i, l) pairs with the entries of column l at rows j >= n_rows: a column suffix.
+    head = np.bincount(idx[: v.indptr[n_rows]], minlength=n)  # column entries at rows < n_rows
+    start = cols.ptr[idx] + head[idx]
+    cnt_all = cols.ptr[idx + 1] - start
+    per_row = np.bincount(cols.row_of, weights=cnt_all, minlength=n).astype(np.int64)
+    starts = _block_starts(per_row[:n_rows], _BLOCK_EXPANDED, max(1, _BLOCK_DENSE // width))
+    rest = cols.rowsum[n_rows:]
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        smin = _block_min_sums(v, cols, start, cnt_all, (a, b), width, n_rows).reshape(-1, width)
+        smin /= cols.rowsum[a:b, None] + rest[None, :] - smin
+        yield a, b, np.subtract(1.0, smin, out=smin)
 
 
 def dbscan_sparse(dist: sp.spmatrix, eps: float, min_samples: int) -> np.ndarray:

@@ -165,30 +165,30 @@ def retrieval(
     per_query: bool = False,
 ) -> dict:
     """Query x gallery retrieval scores of ``feats`` (rows aligned with ``df``) on ``which``."""
-    from ..evaluation import evaluate_retrieval
+    from ..eval import RetrievalSet, evaluate_retrieval
 
     q, g = query_gallery(df, which)
     e = params["evaluate"]
-    kw: dict[str, Any] = {}
-    if views is not None:
-        kw = {"q_view": views[q], "g_view": views[g]}
     vid, cam, key = (df[c].to_numpy() for c in ("vid", "camid", "key"))
+
+    def side(rows: np.ndarray) -> RetrievalSet:
+        return RetrievalSet(
+            features=None if dist is not None else torch.from_numpy(feats[rows]),
+            ids=vid[rows],
+            cams=cam[rows],
+            keys=key[rows],
+            views=None if views is None else views[rows],
+        )
+
     return evaluate_retrieval(
-        None if dist is not None else torch.from_numpy(feats[q]),
-        None if dist is not None else torch.from_numpy(feats[g]),
-        vid[q],
-        vid[g],
-        cam[q],
-        cam[g],
-        key[q],
-        key[g],
+        side(q),
+        side(g),
+        dist=dist,
         max_rank=e["max_rank"],
         remove_same_camera=e["remove_same_camera"],
         block_size=e["block_size"],
         device=device,
-        dist=dist,
         per_query=per_query,
-        **kw,
     )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..cluster import ClusterConfig, cluster_round, relabel_consecutive, tau_from_ti
-from ..evaluation import cluster_quality, merge_precision
+from ..eval import cluster_quality, merge_precision
 from ..io import save_npy, save_torch, write_csv, write_json
 from ..learn.loop import Recipe, extract_features, file_digest, train
 from ..learn.memory import CameraTrackletMemory, ClusterMemory

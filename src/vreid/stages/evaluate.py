@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evaluation import reranking_kreciprocal
+from ..eval import reranking_kreciprocal
 from ..io import write_csv, write_json
 from ..stats import bootstrap_ci
 from ._common import (
