@@ -16,6 +16,7 @@ from benchmarks import (
     bench_eval,
     bench_jaccard,
     bench_losses,
+    bench_memory,
     bench_rerank,
     bench_synth,
     bench_train,
@@ -26,6 +27,7 @@ FULL = {
     "bench_jaccard": (bench_jaccard.main, ["--n", "2000", "5000", "10000", "--reference"]),
     "bench_eval": (bench_eval.main, []),
     "bench_rerank": (bench_rerank.main, []),
+    "bench_memory": (bench_memory.main, []),
     "bench_losses": (bench_losses.main, ["--slots", "3000", "37778"]),
     "bench_train": (bench_train.main, []),
 }
@@ -34,6 +36,7 @@ QUICK = {
     "bench_jaccard": (bench_jaccard.main, ["--n", "1000", "--reference"]),
     "bench_eval": (bench_eval.main, ["--q", "200", "--g", "2000", "--dim", "256", "--repeat", "1"]),
     "bench_rerank": (bench_rerank.main, ["--q", "200", "--g", "2000"]),
+    "bench_memory": (bench_memory.main, ["--n", "1000", "--q", "200", "--g", "2000"]),
     "bench_losses": (bench_losses.main, ["--slots", "1000", "--repeats", "1"]),
     "bench_train": (bench_train.main, ["--size", "32", "32", "--steps", "2"]),
 }

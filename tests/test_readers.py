@@ -420,7 +420,7 @@ def test_real_names_through_reader_without_images(tmp_path):
     shutil.copy(src, tmp_path / "keypoint_test.txt")
     test_names = kp["name"].tolist()
     (tmp_path / "name_test.txt").write_text("\n".join(test_names) + "\n")
-    (tmp_path / "name_train.txt").write_text("")
+    (tmp_path / "name_train.txt").write_text("9999_c001_00000001_0.jpg\n")  # not empty
     query = test_names[::7]
     (tmp_path / "name_query.txt").write_text("\n".join(query) + "\n")
     with pytest.warns(MissingSideFileWarning):

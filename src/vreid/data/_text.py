@@ -18,6 +18,7 @@ import pandas as pd
 from ..io import InputError
 
 __all__ = [
+    "MAX_DIGITS",
     "DatasetFormatError",
     "MissingSideFileWarning",
     "match_lines",
@@ -27,6 +28,19 @@ __all__ = [
     "raise_first_duplicate",
     "warn_missing",
 ]
+
+
+#: Integers in dataset files have at most 18 digits (int64 holds every 18-digit number); the
+#: readers' patterns say ``\d{1,18}``, so a longer one is a malformed line, named as such.
+MAX_DIGITS = 18
+_LONG_NUMBER = re.compile(r"\d{19,}")  # MAX_DIGITS + 1 or more
+
+
+def _problem(line: str, default: str) -> str:
+    """What is wrong with ``line``: an overlong number is named as such, else ``default``."""
+    if _LONG_NUMBER.search(line):
+        return f"a number of more than {MAX_DIGITS} digits (beyond a 64-bit integer)"
+    return default
 
 
 class DatasetFormatError(InputError):
@@ -100,8 +114,9 @@ def match_lines(
             if regex.fullmatch(ln) is None:
                 n_bad = sum(regex.fullmatch(x) is None for x in kept)
                 more = f" ({n_bad} bad lines in total)" if n_bad > 1 else ""
+                what = _problem(ln, "malformed line")
                 raise DatasetFormatError(
-                    f"{path}, line {lineno}: malformed line: {ln!r}; expected {expected}{more}"
+                    f"{path}, line {lineno}: {what}: {ln!r}; expected {expected}{more}"
                 )
         raise DatasetFormatError(f"{path}: unexpected content; expected {expected}")
     if regex.groups == 1:
@@ -126,7 +141,7 @@ def raise_first_bad(
     lineno = int(lines.index[pos])
     text = str(lines.iloc[pos])
     n_bad = int((~mask).sum())
-    what = problem or "malformed line"
+    what = _problem(text, problem or "malformed line")
     more = f" ({n_bad} bad lines in total)" if n_bad > 1 else ""
     raise DatasetFormatError(f"{path}, line {lineno}: {what}: {text!r}; expected {expected}{more}")
 

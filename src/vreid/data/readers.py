@@ -47,6 +47,7 @@ from vreid.data._manifest import (
     view8_to_view5,
 )
 from vreid.data._text import (
+    MAX_DIGITS,
     DatasetFormatError,
     MissingSideFileWarning,
     match_lines,
@@ -134,8 +135,10 @@ def _first_duplicate(keys: list[str], line_numbers: np.ndarray, path: Path, what
 # --------------------------------------------------------------------------- VeRi-Wild
 
 _VERIWILD_SIZES = (3000, 5000, 10000)
-_VERIWILD_KEY = r"(\d+)/(\d+)(?:\.jpg)?"
-_VERIWILD_INFO = _VERIWILD_KEY + r"[ \t]*;[ \t]*(\d+)[ \t]*;([^;\n]*);([^;\n]*);([^;\n]*);([^;\n]*)"
+_VERIWILD_KEY = r"(\d{1,18})/(\d{1,18})(?:\.jpg)?"
+_VERIWILD_INFO = (
+    _VERIWILD_KEY + r"[ \t]*;[ \t]*(\d{1,18})[ \t]*;([^;\n]*);([^;\n]*);([^;\n]*);([^;\n]*)"
+)
 
 
 def _read_veriwild_list(path: Path) -> pd.DataFrame:
@@ -282,7 +285,7 @@ def read_veriwild(
 
 # --------------------------------------------------------------------------- VVeRI-901
 
-_VVERI_FOLDER = r"[Ll]\d+_[Cc](\d+)_[Vv]\d+"
+_VVERI_FOLDER = r"[Ll]\d{1,18}_[Cc](\d{1,18})_[Vv]\d{1,18}"
 
 
 def _find_vveri_list(root: Path, name: str) -> Path:
@@ -315,7 +318,7 @@ def read_vveri901(root: str | Path) -> pd.DataFrame:
         comps = lines.str.replace("\\", "/", regex=False).str.rstrip("/").str.split("/")
         pid = comps.str[-2].fillna("")
         folder = comps.str[-1].fillna("")
-        ok = (comps.str.len() >= 2).to_numpy() & pid.str.fullmatch(r"\d+").to_numpy(dtype=bool)
+        ok = (comps.str.len() >= 2).to_numpy() & pid.str.fullmatch(r"\d{1,18}").to_numpy(dtype=bool)
         ok &= folder.str.fullmatch(_VVERI_FOLDER).to_numpy(dtype=bool)
         raise_first_bad(lines, ok, list_path, expected)
         tracklet = (pid + "/" + folder).to_numpy(dtype=object)
@@ -342,9 +345,10 @@ def read_vveri901(root: str | Path) -> pd.DataFrame:
             frames = []
             for f in files:
                 stem = f.rsplit(".", 1)[0]
-                if not stem.isdigit():
+                if not stem.isdigit() or len(stem) > MAX_DIGITS:
                     raise DatasetFormatError(
-                        f"{d / f}: frame file name is not an integer; expected <frame>.png "
+                        f"{d / f}: frame file name is not an integer of at most {MAX_DIGITS} "
+                        "digits; expected <frame>.png "
                         f"(listed via {list_path}, line {int(lineno)})"
                     )
                 frames.append((int(stem), f))
@@ -365,7 +369,9 @@ def read_vveri901(root: str | Path) -> pd.DataFrame:
 def _read_vehicleid_list(path: Path) -> pd.DataFrame:
     """A VehicleID list (``<name> <vid>`` per line) -> key (str), vid (int64), line (int64)."""
     numbers, groups = match_lines(
-        path, r"(\S+?)(?:\.jpg)?[ \t]+(\d+)", "'<image name> <vehicle id>' such as '0001234 56'"
+        path,
+        r"(\S+?)(?:\.jpg)?[ \t]+(\d{1,18})",
+        "'<image name> <vehicle id>' such as '0001234 56'",
     )
     keys = [g[0] for g in groups]
     _first_duplicate(keys, numbers, path, "image")
@@ -466,4 +472,24 @@ def read_dataset(name: str, root: str | Path, **options) -> pd.DataFrame:
             f"unknown option(s) {unknown} for dataset {name!r}; allowed options: {allowed}"
         )
     require_root(root, name)
-    return reader(root, **options)
+    return require_splits(reader(root, **options), root, name)
+
+
+def require_splits(df: pd.DataFrame, root: str | Path, name: str) -> pd.DataFrame:
+    """``df`` if its train, query and gallery splits hold images (and validation has both
+    sides or neither); else :class:`DatasetFormatError` naming the dataset folder and split."""
+    counts = df["split"].value_counts()
+    empty = [s for s in ("train", "query", "gallery") if counts.get(s, 0) == 0]
+    if empty:
+        raise DatasetFormatError(
+            f"{root}: dataset {name!r} has no {' / '.join(empty)} images (its list files are "
+            "empty or list nothing); every run needs train, query and gallery images: check "
+            "the lists against the layout in the README's 'Real datasets' section"
+        )
+    val = [counts.get(s, 0) for s in ("val_query", "val_gallery")]
+    if min(val) == 0 < max(val):
+        raise DatasetFormatError(
+            f"{root}: dataset {name!r} has {val[0]} val_query and {val[1]} val_gallery images; "
+            "a validation split needs both lists non-empty (or neither, to hold one out)"
+        )
+    return df

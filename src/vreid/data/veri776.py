@@ -54,7 +54,9 @@ __all__ = [
 ]
 
 #: A VeRi-776 image file name: vehicle, camera, frame, index.
-VERI_NAME_PATTERN = r"(\d+)_[cC](\d+)_(\d+)_(\d+)\.(?:jpg|jpeg|png|JPG|JPEG|PNG)"
+VERI_NAME_PATTERN = (
+    r"(\d{1,18})_[cC](\d{1,18})_(\d{1,18})_(\d{1,18})\.(?:jpg|jpeg|png|JPG|JPEG|PNG)"
+)
 _NAME_RE = re.compile(VERI_NAME_PATTERN)
 _VERI_NAME_EXPECTED = "an image name like 0001_c001_00016450_0.jpg (vehicle_cCAMERA_frame_index)"
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -69,7 +71,7 @@ _LAYOUT = {
 }
 _REQUIRED_SPLITS = ("train", "query", "gallery")
 _VAL_SPLITS = ("val_query", "val_gallery")
-_KEYPOINT_PATTERN = r"(\S+)(?:[ \t]+-?\d+){40}[ \t]+(\d+)"
+_KEYPOINT_PATTERN = r"(\S+)(?:[ \t]+-?\d+){40}[ \t]+(\d{1,18})"
 _KEYPOINT_EXPECTED = (
     "'VeRi/image_xxx/<name> x1 y1 ... x20 y20 orientation' "
     "(a path, 40 integer coordinates with -1 for hidden points, orientation 0-7)"
@@ -122,6 +124,10 @@ def _split_names(root: Path, split: str, check_files: bool) -> pd.DataFrame:
     list_path, folder = root / list_name, root / folder_name
     if list_path.is_file():
         numbers, groups = match_lines(list_path, f"({VERI_NAME_PATTERN})", _VERI_NAME_EXPECTED)
+        if not groups:
+            raise DatasetFormatError(
+                f"{list_path}: lists no images; expected one {_VERI_NAME_EXPECTED} per line"
+            )
         table = pd.DataFrame(
             {
                 "name": pd.Series([g[0] for g in groups], dtype=object),
@@ -281,10 +287,10 @@ def parse_veri_label_xml(path: str | Path) -> pd.DataFrame:
     raise_first_bad(lines, name.notna().to_numpy(), path, expected, "Item without imageName")
     checks = {
         "imageName": (name, VERI_NAME_PATTERN),
-        "vehicleID": (raw["vehicleID"], r"\d+"),
-        "cameraID": (raw["cameraID"], r"[cC]?\d+"),
-        "colorID": (raw["colorID"], r"\d+"),
-        "typeID": (raw["typeID"], r"\d+"),
+        "vehicleID": (raw["vehicleID"], r"\d{1,18}"),
+        "cameraID": (raw["cameraID"], r"[cC]?\d{1,18}"),
+        "colorID": (raw["colorID"], r"\d{1,18}"),
+        "typeID": (raw["typeID"], r"\d{1,18}"),
     }
     for attr, (values, pattern) in checks.items():
         s = values.astype(object)
@@ -420,7 +426,7 @@ def parse_veri_index(path: str | Path, n_queries: int, n_test: int) -> list[list
     lines = pd.Series([s.strip() for s in raw], index=np.arange(1, n_queries + 1), dtype=str)
     expected = f"space-separated 1-based indices into name_test.txt (1..{n_test})"
     tokens = lines.str.split().explode().dropna()
-    ok_tok = tokens.astype(str).str.fullmatch(r"\d+").to_numpy(dtype=bool)
+    ok_tok = tokens.astype(str).str.fullmatch(r"\d{1,18}").to_numpy(dtype=bool)
     raise_first_bad(lines, ~lines.index.isin(tokens.index[~ok_tok]), path, expected)
     values = tokens.astype(np.int64)
     in_range = ((values >= 1) & (values <= n_test)).to_numpy()

@@ -6,6 +6,7 @@ is reproducible from its seed and epoch (and resumes bit-identically from a chec
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -14,25 +15,48 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from ..io import InputError
+
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-class ImageLoadError(RuntimeError):
-    """An image file is missing or cannot be decoded."""
+class ImageLoadError(InputError):
+    """An image file is missing, cannot be decoded or is a decompression bomb; one line that
+    names the file, also when it was read in a DataLoader worker (see :func:`_one_line`)."""
 
 
 def load_image(path: str, height: int, width: int) -> torch.Tensor:
-    """Decode ``path`` to RGB, resize to ``(height, width)``; uint8 tensor ``(3, H, W)``."""
+    """Decode ``path`` to RGB, resize to ``(height, width)``; uint8 tensor ``(3, H, W)``.
+
+    Images above Pillow's pixel limit (``PIL.Image.MAX_IMAGE_PIXELS``, 89 M pixels; a
+    decompression bomb: a small file that decodes to gigabytes) are refused before decoding.
+    """
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB").resize((width, height), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im = im.convert("RGB").resize((width, height), Image.BILINEAR)
+                arr = np.asarray(im, dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(
+            f"{path}: refused: {exc} (a decompression bomb?); replace the file"
+        ) from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ImageLoadError(
             f"{path}: cannot read image ({exc}); check the file or re-create the dataset"
-        ) from exc
+        ) from None
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def _one_line(exc: ImageLoadError) -> ImageLoadError:
+    """The original one-line message of an error re-raised from a DataLoader worker (torch
+    re-raises it as ``"Caught ImageLoadError in DataLoader worker ...\n<traceback>"``)."""
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    if len(lines) <= 1:
+        return exc
+    last = lines[-1]
+    return ImageLoadError(last.split(f"{ImageLoadError.__name__}: ", 1)[-1])
 
 
 class ImageList(Dataset):
@@ -82,14 +106,20 @@ class ImageSource:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def _loader(self, order: np.ndarray, batch_size: int) -> DataLoader:
-        return DataLoader(
+    def _loader(
+        self, order: np.ndarray, batch_size: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        loader = DataLoader(
             self.dataset,
             batch_size=batch_size,
             sampler=_OrderedSampler(order),
             num_workers=self.workers,
             persistent_workers=False,
         )
+        try:
+            yield from loader
+        except ImageLoadError as exc:
+            raise _one_line(exc) from None
 
     def batches(
         self, order: np.ndarray, batch_size: int, drop_last: bool = False

@@ -26,6 +26,7 @@ from ..io import save_npy, save_torch, write_csv, write_json
 from ..learn.loop import Recipe, extract_features, file_digest, train
 from ..learn.memory import CameraTrackletMemory, ClusterMemory
 from ..learn.objectives import make_objective
+from ..resources import cluster_peak_bytes, require_fits
 from ._common import (
     CLUSTER_DIR,
     MANIFEST,
@@ -124,6 +125,11 @@ def main() -> None:
     truth = df["vid"].to_numpy()[rows]  # diagnostics only
     eval_views = views_for_eval(df)
     cfg = cluster_config(params)
+    require_fits(
+        cluster_peak_bytes(len(rows), feats.shape[1], c["k1"], c["k_reciprocal"]),
+        f"clustering {len(rows)} train images ({feats.shape[1]}-d, k1 = {c['k1']})",
+        "lower cluster.k1 (the Jaccard distance stores about 2 k1^2 pairs per image)",
+    )
     try:  # before any round: a ti beyond the cross-view pairs stops here, with its count
         tau = tau_from_ti(feats[rows], train_views, params["ti"])  # ti = 0: 0.0, no merging
     except ValueError as exc:

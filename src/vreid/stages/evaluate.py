@@ -15,6 +15,7 @@ import torch
 
 from ..eval import reranking_kreciprocal
 from ..io import write_csv, write_json
+from ..resources import evaluate_peak_bytes, require_fits
 from ..stats import bootstrap_ci
 from ._common import (
     CLUSTER_DIR,
@@ -64,6 +65,13 @@ def main() -> None:
     df = read_manifest(MANIFEST)
     feats = np.load(CLUSTER_DIR / "features.npy")
     views = views_for_eval(df)
+    for which in eval_splits(df):
+        q, g = query_gallery(df, which)
+        require_fits(
+            evaluate_peak_bytes(len(q), len(g), feats.shape[1], e["block_size"], e["rerank"]),
+            f"scoring {which}: {len(q)} queries x {len(g)} gallery images",
+            "lower evaluate.block_size" + (" or set evaluate.rerank: false" * e["rerank"]),
+        )
     scores = {w: score_split(df, feats, params, views, w) for w in eval_splits(df)}
     cmc = {w: sc.pop("cmc") for w, sc in scores.items()}
     metrics = {
