@@ -285,6 +285,10 @@ def test_recognize_killed_mid_epoch_resumes_to_identical_results(tiny_repo):
     ]
     reference = {p: p.read_bytes() for p in outputs}
     ckpt_dir = repo / "artifacts" / "checkpoints" / "recognize"
+
+    def checkpoints() -> list[Path]:  # not the hidden temp file of a write in progress
+        return [p for p in ckpt_dir.glob("*.pt") if not p.name.startswith(".")]
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "vreid.stages.recognize"],
         cwd=repo,
@@ -294,7 +298,7 @@ def test_recognize_killed_mid_epoch_resumes_to_identical_results(tiny_repo):
     )
     try:
         deadline = time.time() + 600
-        while not list(ckpt_dir.glob("*.pt")) and proc.poll() is None:
+        while not checkpoints() and proc.poll() is None:
             assert time.time() < deadline, "no checkpoint after 10 minutes"
             time.sleep(0.02)
         assert proc.poll() is None, "the stage ended before it could be killed"
@@ -306,5 +310,5 @@ def test_recognize_killed_mid_epoch_resumes_to_identical_results(tiny_repo):
     assert "resuming from" in log and "(epoch 1 done)" in log, log[-2000:]
     for path in outputs:
         assert path.read_bytes() == reference[path], f"{path.name} differs after the resume"
-    assert not list(ckpt_dir.glob("*.pt")), "the checkpoint is removed once outputs are written"
+    assert not checkpoints(), "the checkpoint is removed once outputs are written"
     assert not [p for p in (repo / "metrics").iterdir() if p.name.startswith(".")]

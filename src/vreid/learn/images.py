@@ -124,7 +124,7 @@ class ImageSource:
     def batches(
         self, order: np.ndarray, batch_size: int, drop_last: bool = False
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = np.ascontiguousarray(order, dtype=np.int64)
+        order = np.array(order, dtype=np.int64)  # a writable copy: torch shares its memory
         if drop_last and len(order) >= batch_size:
             order = order[: len(order) - len(order) % batch_size]
         if self.images is not None:
