@@ -256,7 +256,7 @@ def match_strip(table: pd.DataFrame, path: str | Path, tile: tuple[int, int] = (
     for r, q in enumerate(queries):
         paste(q, 0, r, "query")
         for m in table[table["query"] == q].itertuples():
-            paste(m.match, int(m.rank), r, f"#{m.rank} {m.distance:.3f}")
+            paste(m.match, int(m.rank), r, f"#{m.rank}  d={m.distance:.3f}")
     with atomic_path(path, ".png") as tmp:
         sheet.save(tmp, format="PNG")
 
