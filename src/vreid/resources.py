@@ -25,6 +25,7 @@ _JACCARD_PAIRS_PER_K1_SQUARED = 2
 #: ``python -m benchmarks.bench_memory``)
 _BYTES_PER_PAIR = 24
 
+
 def _jaccard_blocks(n: int) -> int:
     """jaccard.py's per-block temporaries: up to 2^20 expanded triplets (40 B each) and
     2^22 accumulator cells (8 B), fewer when N^2 is smaller."""
