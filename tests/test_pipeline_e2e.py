@@ -312,3 +312,38 @@ def test_recognize_killed_mid_epoch_resumes_to_identical_results(tiny_repo):
         assert path.read_bytes() == reference[path], f"{path.name} differs after the resume"
     assert not checkpoints(), "the checkpoint is removed once outputs are written"
     assert not [p for p in (repo / "metrics").iterdir() if p.name.startswith(".")]
+
+
+def test_viewpoint_borrowed_for_a_dataset_without_view_labels(tiny_repo):
+    """VAPC's cross-dataset use: on a dataset without viewpoint labels the stage stops with
+    one line unless `viewpoint.borrow` names a classifier trained elsewhere; borrowed, it
+    predicts every image exactly as that classifier does (here: the tiny run's own)."""
+    repo, env = tiny_repo
+    dvc = [sys.executable, "-m", "dvc"]
+    _run(dvc + ["repro", "viewpoint"], repo, env)
+    reference = (repo / "artifacts" / "viewpoint" / "predictions.csv").read_bytes()
+    borrowed = repo / "models" / "tiny_viewpoint.pt"
+    shutil.copy(repo / "artifacts" / "viewpoint" / "model.pt", borrowed)
+    manifest = repo / "artifacts" / "prepare" / "manifest.csv"
+    df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    df["view5"], df["view8"] = "", ""  # a dataset without viewpoint labels
+    df.to_csv(manifest, index=False, lineterminator="\n")
+    params_file = repo / "params.yaml"
+    original = params_file.read_text()
+    stage = [sys.executable, "-m", "vreid.stages.viewpoint"]
+    try:
+        proc = subprocess.run(stage, cwd=repo, env=env, capture_output=True, text=True)
+        assert proc.returncode == 1 and "viewpoint.borrow: models/" in proc.stderr, proc.stderr
+        params = yaml.safe_load(original)
+        params["viewpoint"]["borrow"] = "models/tiny_viewpoint.pt"
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        log = _run(stage, repo, env)
+        assert "borrowing models/tiny_viewpoint.pt" in log
+        assert (repo / "artifacts" / "viewpoint" / "predictions.csv").read_bytes() == reference
+        vp = json.loads((repo / "metrics" / "viewpoint.json").read_text())
+        assert vp["borrowed_from"] == "models/tiny_viewpoint.pt" and "test" not in vp
+        assert vp["labelled_train_images"] == 0 and vp["final_loss"] is None
+    finally:
+        params_file.write_text(original)
+        borrowed.unlink()
+        _run(dvc + ["checkout", "-f", "prepare", "viewpoint"], repo, env)

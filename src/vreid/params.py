@@ -154,6 +154,12 @@ SCHEMA: dict[str, Any] = {
         "schedule": SCHEDULE,
         "corrupt_share": _num(0, 1),
         "corrupt_seed": _int(0),
+        # a classifier trained elsewhere (VAPC's cross-dataset use): DVC tracks the models/ folder
+        "borrow": Rule(
+            str,
+            lambda v: v == "" or (v.startswith("models/") and v.endswith(".pt")),
+            "'' (train the classifier here) or the path of a .pt file inside models/",
+        ),
     },
     "recognize": {
         "loss": _choice(*RECOGNITION_LOSSES),

@@ -105,10 +105,15 @@ def build_model(params: dict[str, Any], num_classes: int = 0) -> ReidNet:
     return ReidNet(m["arch"], m["last_stride"], num_classes=num_classes, pretrained=m["pretrained"])
 
 
-def load_model(path: Path, params: dict[str, Any], num_classes: int = 0) -> ReidNet:
-    """A model written by an earlier stage (weights only; see :func:`vreid.io.load_weights`)."""
+def load_model(
+    path: Path,
+    params: dict[str, Any],
+    num_classes: int = 0,
+    fix: str = "re-run the stage that writes it: `dvc repro -f <stage>`",
+) -> ReidNet:
+    """A model written by an earlier stage (weights only; see :func:`vreid.io.load_weights`);
+    ``fix`` says what to do when the file is missing, broken or of another architecture."""
     model = build_model({**params, "model": {**params["model"], "pretrained": "none"}}, num_classes)
-    fix = "re-run the stage that writes it: `dvc repro -f <stage>`"
     state = load_weights(path, "a model state_dict", fix)
     try:
         model.load_state_dict(state)

@@ -1,7 +1,9 @@
 """Stage `viewpoint`: the 5-way viewpoint classifier (VAPC Sec. III-A, Eq. 1).
 
 Trained with cross-entropy on the train images that carry a viewpoint label (a share
-``viewpoint.labelled_share`` of them); predicts a viewpoint for every image. With
+``viewpoint.labelled_share`` of them), or borrowed from another dataset
+(``viewpoint.borrow: models/<file>.pt``, VAPC's cross-dataset use, for datasets without
+viewpoint labels); predicts a viewpoint for every image. With
 ``viewpoint.corrupt_share`` > 0 a share of the predictions is replaced by a wrong view
 (VAPC Fig. 9). Writes ``artifacts/viewpoint/{model.pt,predictions.csv}``,
 ``metrics/viewpoint.json`` and ``plots/viewpoint_confusion.{csv,png}``.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +31,7 @@ from ._common import (
     build_model,
     device_and_seed,
     image_source,
+    load_model,
     log,
     read_manifest,
     run,
@@ -111,29 +115,16 @@ def view_accuracy(df, rows: np.ndarray, clean: np.ndarray, shown: np.ndarray) ->
     }
 
 
-def main() -> None:
-    params = start("viewpoint")
+def train_classifier(params: dict, df, source, labelled: np.ndarray, device):
+    """Eq. 1 on a share ``viewpoint.labelled_share`` of the labelled train images:
+    ``(model, rows used, history)``; the checkpoint is cleared by the caller."""
     vp, t = params["viewpoint"], params["train"]
-    df = read_manifest(MANIFEST)
-    device = device_and_seed(params)
-    split = df["split"].to_numpy()
-    view = df["view5"].to_numpy(dtype="float64", na_value=np.nan)
-    labelled = np.flatnonzero((split == "train") & ~np.isnan(view))
-    if len(labelled) == 0:
-        sys.exit(
-            "[viewpoint] no train image of this dataset carries a viewpoint label (view5); "
-            "VAPC trains the classifier on VeRi-776's keypoint orientations: add "
-            "keypoint_train.txt to the dataset folder"
-        )
     rng = np.random.default_rng(t["seed"])
     used = np.sort(
         rng.permutation(labelled)[: max(1, math.ceil(vp["labelled_share"] * len(labelled)))]
     )
+    view = df["view5"].to_numpy(dtype="float64", na_value=np.nan)
     labels = torch.from_numpy(np.nan_to_num(view, nan=-1).astype(np.int64)).to(device)
-
-    # the classifier trains at its own input size (viewpoint.height/width)
-    small = {**params, "model": {**params["model"], "height": vp["height"], "width": vp["width"]}}
-    source = image_source(df, small)
     model = channels_last(build_model(params, num_classes=5).to(device))
 
     def step(x, idx, epoch):
@@ -153,6 +144,41 @@ def main() -> None:
         seed=t["seed"],
         run=(params["model"], params["augment"], vp, t, file_digest(MANIFEST)),
     )
+    return model, used, history, ckpt
+
+
+def borrowed_classifier(params: dict, device):
+    """The classifier of ``viewpoint.borrow`` (trained on another dataset), not trained here."""
+    path = Path(params["viewpoint"]["borrow"])
+    fix = (
+        "viewpoint.borrow must name a 5-way viewpoint model (artifacts/viewpoint/model.pt of "
+        f"a run with model.arch = {params['model']['arch']}) copied into models/"
+    )
+    log.info("[viewpoint] borrowing %s (no training here)", path)
+    return channels_last(load_model(path, params, num_classes=5, fix=fix).to(device))
+
+
+def main() -> None:
+    params = start("viewpoint")
+    vp = params["viewpoint"]
+    df = read_manifest(MANIFEST)
+    device = device_and_seed(params)
+    view = df["view5"].to_numpy(dtype="float64", na_value=np.nan)
+    labelled = np.flatnonzero((df["split"].to_numpy() == "train") & ~np.isnan(view))
+    if len(labelled) == 0 and not vp["borrow"]:
+        sys.exit(
+            "[viewpoint] no train image of this dataset carries a viewpoint label (view5): "
+            "add keypoint_train.txt (VeRi-776's orientations) to the dataset folder, or borrow "
+            "a classifier trained on another dataset (viewpoint.borrow: models/<file>.pt)"
+        )
+    # the classifier runs at its own input size (viewpoint.height/width)
+    small = {**params, "model": {**params["model"], "height": vp["height"], "width": vp["width"]}}
+    source = image_source(df, small)
+    ckpt, used, history = None, np.zeros(0, dtype=np.int64), []
+    if vp["borrow"]:
+        model = borrowed_classifier(params, device)
+    else:
+        model, used, history, ckpt = train_classifier(params, df, source, labelled, device)
     prob = torch.softmax(torch.from_numpy(predict_logits(model, source, device)), 1).numpy()
     pred_clean = prob.argmax(1)
     pred = (
@@ -163,14 +189,16 @@ def main() -> None:
     # Accuracy on labelled val / test images; a query is also in its gallery: count each key once.
     metrics = {
         **{w: view_accuracy(df, rows, pred_clean, pred) for w, rows in eval_rows(df)},
-        "train_accuracy": float(np.mean(pred_clean[used] == view[used])),
+        "train_accuracy": float(np.mean(pred_clean[used] == view[used])) if len(used) else None,
         "labelled_train_images": int(len(labelled)),
         "used_train_images": int(len(used)),
         "corrupt_share": vp["corrupt_share"],
         "final_loss": history[-1]["loss"] if history else None,
+        **({"borrowed_from": vp["borrow"]} if vp["borrow"] else {}),
     }
     write_outputs(df, model, prob, pred, metrics)
-    ckpt.clear()
+    if ckpt is not None:
+        ckpt.clear()
 
 
 def write_outputs(df, model, prob: np.ndarray, pred: np.ndarray, metrics: dict) -> None:
