@@ -347,3 +347,31 @@ def test_viewpoint_borrowed_for_a_dataset_without_view_labels(tiny_repo):
         params_file.write_text(original)
         borrowed.unlink()
         _run(dvc + ["checkout", "-f", "prepare", "viewpoint"], repo, env)
+
+
+def test_cluster_stops_on_ti_beyond_the_data_with_one_line(tiny_repo):
+    """A ti larger than the number of cross-view pairs is known only once the data is: the
+    cluster stage stops before any round with one line giving the count, writing nothing."""
+    repo, env = tiny_repo
+    _run([sys.executable, "-m", "dvc", "repro", "recognize", "viewpoint"], repo, env)
+    params_file = repo / "params.yaml"
+    original = params_file.read_text()
+    params = yaml.safe_load(original)
+    params["ti"] = 10**9
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    before = {p: p.stat().st_mtime_ns for p in (repo / "metrics").glob("*.json")}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "vreid.stages.cluster"],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        params_file.write_text(original)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("[cluster] params.yaml: ti = 1000000000 exceeds the number of")
+    assert "Traceback" not in proc.stderr
+    assert before == {p: p.stat().st_mtime_ns for p in (repo / "metrics").glob("*.json")}
