@@ -21,7 +21,12 @@ features), so ``peak - base`` is what the call itself added. Reported per N:
   k-reciprocal sets and their expansion, a dense N x N ``V``, query expansion, and a dense
   N x N Jaccard matrix accumulated row by row through an inverted index; same columns;
 - whether DBSCAN (``--eps``, ``--min-samples``) gives identical labels on both (DBSCAN time
-  is not part of the Jaccard time).
+  is not part of the Jaccard time);
+- ours-bf16 (``--bf16``): the same with ``cluster.knn_precision: bf16`` (certified-exact
+  bfloat16 k-NN, :mod:`vreid.cluster.knn_bf16`); "same labels" then compares it with ours, and
+  "same knn" its neighbour lists with faiss';
+- the machine's floors (``--floors``), in the same run: the float32 and the bfloat16 GEMM
+  ``N x N x dim`` alone (torch, blocks of 2048 rows, as the k-NN computes it).
 """
 
 from __future__ import annotations
@@ -108,9 +113,40 @@ def child(args: argparse.Namespace) -> None:
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0, c0 = time.perf_counter(), _cpu_seconds()
     knn_seconds = float("nan")
-    if args.child == "ours":
-        knn = knn_search(x, max(min(args.k1, len(x) - 1) + 1, min(args.k2, len(x))))
+    k = max(min(args.k1, len(x) - 1) + 1, min(args.k2, len(x)))
+    if args.child in ("gemm-fp32", "gemm-bf16"):
+        import torch
+
+        xt = torch.from_numpy(x)
+        xt = xt.bfloat16() if args.child == "gemm-bf16" else xt
+        t0 = time.perf_counter()
+        for s in range(0, len(x), 2048):
+            _ = xt[s : s + 2048] @ xt.T
+        print(
+            json.dumps(
+                {
+                    "seconds": time.perf_counter() - t0,
+                    "cpu_seconds": _cpu_seconds() - c0,
+                    "knn_seconds": float("nan"),
+                    "dbscan_seconds": 0.0,
+                    "stored": 0,
+                    "base_kib": base,
+                    "clusters": 0,
+                    "noise": 0,
+                }
+            )
+        )
+        np.save(args.labels_out, np.zeros(0, dtype=np.int64))
+        return
+    if args.child in ("ours", "ours-bf16"):
+        if args.child == "ours":
+            knn = knn_search(x, k)
+        else:
+            from vreid.cluster.knn_bf16 import knn_search_bf16
+
+            knn = knn_search_bf16(x, k)[:2]
         knn_seconds = time.perf_counter() - t0
+        np.save(args.labels_out.replace(".npy", "-knn.npy"), knn[1])
         dist = jaccard_distance(x, k1=args.k1, k2=args.k2, knn=knn)
         seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
         stored = int(dist.nnz)
@@ -199,7 +235,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-samples", type=int, default=4)
     p.add_argument("--reference", action="store_true", help="also run the dense reference")
     p.add_argument("--reference-max-n", type=int, default=5000)
-    p.add_argument("--child", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    p.add_argument("--bf16", action="store_true", help="also run ours with the bf16 k-NN")
+    p.add_argument("--floors", action="store_true", help="also time the fp32 and bf16 GEMMs")
+    p.add_argument(
+        "--child",
+        choices=["ours", "ours-bf16", "reference", "gemm-fp32", "gemm-bf16"],
+        help=argparse.SUPPRESS,
+    )
     p.add_argument("--labels-out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -221,16 +263,23 @@ def main(argv: list[str] | None = None) -> None:
             methods = ["ours"]
             if args.reference and n <= args.reference_max_n:
                 methods.append("reference")
-            results, labels = {}, {}
+            methods += ["ours-bf16"] if args.bf16 else []
+            methods += ["gemm-fp32", "gemm-bf16"] if args.floors else []
+            results, labels, knns = {}, {}, {}
             for m in methods:
                 path = os.path.join(tmp, f"{m}-{n}.npy")
                 results[m] = run_child(m, n, args, path)
                 labels[m] = np.load(path)
-            same = (
-                str(bool(np.array_equal(labels["ours"], labels["reference"])))
-                if "reference" in labels
-                else "-"
-            )
+                if m.startswith("ours"):
+                    knns[m] = np.load(path.replace(".npy", "-knn.npy"))
+            same = {
+                m: str(bool(np.array_equal(labels["ours"], labels[m])))
+                for m in ("reference", "ours-bf16")
+                if m in labels
+            }
+            if "ours-bf16" in knns:
+                differ = int((knns["ours"] != knns["ours-bf16"]).any(axis=1).sum())
+                print(f"{n:>7} ours-bf16: neighbour lists differing from faiss': {differ} rows")
             for m in methods:
                 r = results[m]
                 print(
@@ -239,9 +288,16 @@ def main(argv: list[str] | None = None) -> None:
                     f"{r['peak_mib']:>9.0f} "
                     f"{r['peak_mib'] - r['base_mib']:>9.0f} {r['stored'] / n:>10.1f} "
                     f"{r['clusters']:>8} {r['noise']:>6} {r['dbscan_seconds']:>8.2f} "
-                    f"{same if m == 'reference' else '':>11}",
+                    f"{same.get(m, ''):>11}",
                     flush=True,
                 )
+            for floor in ("gemm-fp32", "gemm-bf16"):
+                if floor in results:
+                    for m in ("ours", "ours-bf16"):
+                        if m in results:
+                            ratio = results[m]["seconds"] / results[floor]["seconds"]
+                            knn = results[m]["knn_seconds"] / results[floor]["seconds"]
+                            print(f"{n:>7} {m} / {floor}: jaccard {ratio:.2f}x, knn {knn:.2f}x")
             if "reference" in results:
                 print(
                     f"{n:>7} {'speed-up':>9} "

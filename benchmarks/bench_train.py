@@ -15,7 +15,9 @@ Both rows run in the same process, at the same batch, image size and torch threa
   camera-tracklet memory of ``--slots`` entries, backward, SGD step and the memory update
   (CTACL Eq. 3).
 - ``augment only`` and ``loss + memory only``: the two parts of the step that the bare backbone
-  does not have, timed alone.
+  does not have, timed alone;
+- ``recognize step, amp`` (``--amp``): the recognition step under ``train.amp`` (bfloat16
+  autocast on the CPU, :func:`vreid.learn.loop.mixed_precision`).
 
 Prints the median images/s over ``--steps`` steps (after two warm-up steps) and the ratio.
 """
@@ -30,9 +32,10 @@ from pathlib import Path
 import torch
 import torchvision
 
+from vreid.checks import resolve_device
 from vreid.learn.backbone import ReidNet
 from vreid.learn.images import AugmentConfig, augment
-from vreid.learn.loop import build_optimizer, channels_last
+from vreid.learn.loop import build_optimizer, channels_last, mixed_precision
 from vreid.learn.memory import CameraTrackletMemory
 from vreid.learn.objectives import make_objective
 from vreid.params import load as load_params
@@ -41,8 +44,12 @@ from vreid.params import load as load_params
 def _median_seconds(fn, steps: int) -> float:
     times = []
     for i in range(steps + 2):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
         if i >= 2:
             times.append(time.perf_counter() - t0)
     return statistics.median(times)
@@ -56,17 +63,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--slots", type=int, default=3220, help="memory slots (train images)")
     ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--amp", action="store_true", help="also time the step under train.amp")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (GPU throughput)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    dev = resolve_device(args.device)
     h, w = args.size
     b = args.batch
     g = torch.Generator().manual_seed(0)
 
     # bare backbone: torchvision ResNet, random float batch, SGD
     torch.manual_seed(0)
-    bare = channels_last(getattr(torchvision.models, args.arch)(weights=None))
+    bare = channels_last(getattr(torchvision.models, args.arch)(weights=None).to(dev))
     bare_opt = torch.optim.SGD(bare.parameters(), lr=0.01, momentum=0.9)
-    xb = channels_last(torch.randn(b, 3, h, w, generator=g))
+    xb = channels_last(torch.randn(b, 3, h, w, generator=g).to(dev))
 
     def bare_step() -> None:
         loss = bare(xb).mean()
@@ -76,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # the project's recognition step
     torch.manual_seed(0)
-    model = channels_last(ReidNet(args.arch, last_stride=2))
+    model = channels_last(ReidNet(args.arch, last_stride=2).to(dev))
     opt = build_optimizer(model.parameters(), "sgd", 0.05)
     n = args.slots
     cams = torch.randint(0, 8, (n,), generator=g)
@@ -84,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     init = torch.nn.functional.normalize(torch.randn(n, model.dim, generator=g), dim=1)
     # the project's default CTACL settings (params.yaml), past the warm-up epochs
     params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
-    obj = make_objective("ctacl", params, ctam=CameraTrackletMemory(init, cams, trk))
+    obj = make_objective("ctacl", params, ctam=CameraTrackletMemory(init, cams, trk).to(dev))
     images = torch.randint(0, 256, (n, 3, h, w), dtype=torch.uint8, generator=g)
     aug = AugmentConfig()
     order = torch.randperm(n, generator=g)
@@ -94,24 +104,27 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         p = state["pos"] % (n - b)
         state["pos"] += b
         idx = order[p : p + b]
-        return images[idx], idx
+        return images[idx].to(dev), idx.to(dev)
 
-    def recognize_step() -> None:
+    def recognize_step(amp: bool = False) -> None:
+        autocast, scaler = mixed_precision(dev, amp)
         x, idx = next_batch()
         x = channels_last(augment(x, aug, g))
-        z, logits = model(x)
-        loss, _ = obj.loss(z, logits, idx, epoch=1)
+        with autocast:
+            z, logits = model(x)
+            loss, _ = obj.loss(z, logits, idx, epoch=1)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         with torch.no_grad():
-            obj.post(z, idx)
+            obj.post(z.float(), idx)
 
     def augment_only() -> None:
         x, _ = next_batch()
         augment(x, aug, g)
 
-    z0 = torch.nn.functional.normalize(torch.randn(b, model.dim, generator=g), dim=1)
+    z0 = torch.nn.functional.normalize(torch.randn(b, model.dim, generator=g), dim=1).to(dev)
 
     def loss_only() -> None:
         z = z0.clone().requires_grad_(True)
@@ -127,9 +140,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "augment only": _median_seconds(augment_only, args.steps),
         "loss + memory only": _median_seconds(loss_only, args.steps),
     }
+    if args.amp:
+        rows["recognize step, amp"] = _median_seconds(lambda: recognize_step(True), args.steps)
     print(
         f"{args.arch}, batch {b}, {h} x {w}, {args.threads} threads, "
-        f"{n} memory slots, channels_last, fp32"
+        f"{n} memory slots, channels_last, fp32, {dev}"
     )
     print(f"{'':22s} {'ms/step':>8s} {'images/s':>9s}")
     for name, s in rows.items():

@@ -15,6 +15,17 @@ import numpy as np
 import torch
 
 
+def resolve_device(name: str | torch.device | None) -> torch.device:
+    """``auto`` or None -> the first CUDA device if present, else the CPU; a CUDA device
+    asked for on a machine without CUDA is refused (``train.device``, ``vreid --device``)."""
+    if name is None or name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device = {str(name)!r} but CUDA is not available; use auto or cpu")
+    return device
+
+
 def is_int(value: Any) -> bool:
     """A Python or numpy integer that is not a bool (``True`` is an ``int`` in Python)."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)

@@ -28,10 +28,11 @@ from PIL import Image, ImageDraw
 from torch import nn
 from tqdm import tqdm
 
-from .io import InputError, atomic_path, load_weights, save_npz
-from .learn.backbone import ReidNet
+from .checks import resolve_device
+from .io import InputError, atomic_path, save_npz
+from .learn.backbone import ReidNet, load_state
 from .learn.images import MEAN, STD, ImageSource
-from .learn.loop import channels_last, resolve_device
+from .learn.loop import channels_last
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _CAMERA = re.compile(r"_[cC](\d+)_")  # VeRi-style names: <vid>_c<cam>_<frame>_<n>.jpg
@@ -98,17 +99,12 @@ def load_encoder(model_path: str | Path, params: dict[str, Any], device: str = "
     with the ``model`` section of ``params`` (the params.yaml it was trained with)."""
     m = params["model"]
     model = ReidNet(m["arch"], m["last_stride"], pretrained="none")
-    fix = "give the model file of a finished run (e.g. artifacts/cluster/model.pt after dvc repro)"
-    state = load_weights(model_path, "a model state_dict", fix)
-    state = {k: v for k, v in state.items() if not k.startswith("head.")}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0][:160]
-        raise InputError(
-            f"{model_path}: does not fit model.arch = {m['arch']} of the params given ({first}); "
-            "pass the params.yaml the model was trained with (--params)"
-        ) from None
+    about = f"model.arch = {m['arch']} of the params given"
+    fix = (
+        "pass the model file of a finished run (e.g. artifacts/cluster/model.pt after dvc "
+        "repro) and the params.yaml it was trained with (--params)"
+    )
+    load_state(model, model_path, about, fix, drop_head=True)
     dev = resolve_device(device)
     model = channels_last(model.to(dev)).eval()
     return Encoder(model, m["height"], m["width"], dev)

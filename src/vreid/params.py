@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .cluster.progressive import NOISE_MODES
+from .cluster.progressive import KNN_PRECISIONS, NOISE_MODES
 from .data.readers import DATASET_NAMES
 from .io import InputError
 from .learn.backbone import ARCHS
@@ -123,6 +123,8 @@ SCHEMA: dict[str, Any] = {
         "workers": _int(0),
         "batch_size": _int(2),
         "cache_images": BOOL,
+        "processes": _int(1),
+        "amp": BOOL,
     },
     "model": {
         "arch": _choice(*ARCHS),
@@ -188,6 +190,8 @@ SCHEMA: dict[str, Any] = {
         "k_reciprocal": BOOL,
         "noise_selection": BOOL,
         "noise_mode": _choice(*NOISE_MODES),
+        "per_view_sample": _int(0),
+        "knn_precision": _choice(*KNN_PRECISIONS),
         "beta": _num(0, lo_open=True),
         "tracklet_weight": _num(0),
         "optimizer": OPTIMIZER,

@@ -126,17 +126,23 @@ def knn_search(
     order = np.lexsort((idx, dist), axis=-1)
     dist, idx = np.take_along_axis(dist, order, axis=1), np.take_along_axis(idx, order, axis=1)
     if self_search:
-        rows = np.arange(m, dtype=np.int64)[:, None]
-        is_self = idx == rows
-        missing = ~is_self.any(axis=1)
-        if missing.any():  # more than k exact duplicates of the query: make room for itself
-            idx[missing, -1] = rows[missing, 0]
-            is_self[missing, -1] = True
-        dist[is_self] = 0.0
-        not_self = ~is_self
-    else:
-        not_self = np.ones_like(idx, dtype=bool)
-    order = np.lexsort((idx, not_self, dist), axis=-1)
+        return self_first(dist, idx)
+    order = np.lexsort((idx, dist), axis=-1)
+    return np.take_along_axis(dist, order, axis=1), np.take_along_axis(idx, order, axis=1)
+
+
+def self_first(dist: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A self-search's rows in the order of :func:`knn_search`: the query itself first at
+    distance 0 (put in place of the last entry when more than ``k`` exact duplicates crowded
+    it out), then by (distance, index). Modifies ``dist`` and ``idx``."""
+    rows = np.arange(len(idx), dtype=np.int64)[:, None]
+    is_self = idx == rows
+    missing = ~is_self.any(axis=1)
+    if missing.any():  # more than k exact duplicates of the query: make room for itself
+        idx[missing, -1] = rows[missing, 0]
+        is_self[missing, -1] = True
+    dist[is_self] = 0.0
+    order = np.lexsort((idx, ~is_self, dist), axis=-1)
     return np.take_along_axis(dist, order, axis=1), np.take_along_axis(idx, order, axis=1)
 
 

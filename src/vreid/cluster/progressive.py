@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from ..checks import require_int
 from .jaccard import dbscan_sparse, jaccard_distance
 from .knn import check_features, knn_search, range_search
+from .knn_bf16 import knn_search_bf16
 from .merge import cross_view_merge_with_stats, relabel_consecutive
 from .noise_selection import noise_selection_with_stats
 from .tau import _check_views
@@ -18,6 +19,7 @@ from .tau import _check_views
 __all__ = ["ClusterConfig", "cluster_round", "first_period"]
 
 NOISE_MODES = ("singleton", "drop")
+KNN_PRECISIONS = ("fp32", "bf16")
 
 
 def _int_at_least(value: Any, lo: int, name: str) -> None:
@@ -41,6 +43,8 @@ class ClusterConfig:
         noise_selection: VAPC noise selection (False: noise handled by ``noise_mode``).
         noise_mode: without noise selection, ``"singleton"`` (each noise sample its own
             cluster) or ``"drop"`` (noise keeps label -1 and is ignored by training).
+        knn_precision: ``"fp32"`` (faiss float32 GEMM) or ``"bf16"`` (bfloat16 candidates,
+            float64 re-scoring, certified exact: :mod:`vreid.cluster.knn_bf16`).
     """
 
     k1: int = 20
@@ -52,6 +56,7 @@ class ClusterConfig:
     k_reciprocal: bool = True
     noise_selection: bool = True
     noise_mode: str = "singleton"
+    knn_precision: str = "fp32"
 
     def __post_init__(self) -> None:
         _int_at_least(self.k1, 1, "k1")
@@ -75,6 +80,11 @@ class ClusterConfig:
         if self.noise_mode not in NOISE_MODES:
             raise ValueError(
                 f"ClusterConfig.noise_mode must be one of {NOISE_MODES}; got {self.noise_mode!r}"
+            )
+        if self.knn_precision not in KNN_PRECISIONS:
+            raise ValueError(
+                f"ClusterConfig.knn_precision must be one of {KNN_PRECISIONS}; "
+                f"got {self.knn_precision!r}"
             )
         # plain Python types, so that asdict(cfg) is JSON-ready
         for name in ("k1", "k2", "min_samples", "k_tilde"):
@@ -121,7 +131,9 @@ def first_period(features: np.ndarray, cfg: ClusterConfig) -> tuple[np.ndarray, 
         k = max(min(cfg.k1, n - 1) + 1, min(cfg.k2, n))
     if cfg.noise_selection:
         k = max(k, min(cfg.k_tilde, n - 1) + 1)
-    knn = knn_search(x, k) if n > 0 and k > 0 else None
+    knn = None
+    if n > 0 and k > 0:
+        knn = knn_search(x, k) if cfg.knn_precision == "fp32" else knn_search_bf16(x, k)[:2]
     labels = _dbscan(x, cfg, knn)
     noise = labels == -1
     stats = {

@@ -58,13 +58,7 @@ def read_lines(path: Path, encoding: str = "utf-8") -> pd.Series:
     1-based line number (int64). Blank lines are dropped, so the index may have holes.
     Undecodable bytes raise :class:`DatasetFormatError` naming the file.
     """
-    try:
-        text = Path(path).read_text(encoding=encoding)
-    except UnicodeDecodeError as exc:
-        raise DatasetFormatError(
-            f"{path}: cannot decode the file as {encoding} ({exc}); expected a plain-text list"
-        ) from exc
-    raw = pd.Series(text.splitlines(), dtype=str)
+    raw = pd.Series(_read_text(path, encoding).splitlines(), dtype=str)
     raw.index = pd.RangeIndex(1, len(raw) + 1)
     stripped = raw.str.strip()
     keep = stripped.str.len().to_numpy() > 0

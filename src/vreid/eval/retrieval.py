@@ -34,18 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checks import as_float_tensor, as_int_array, check_normalised
+from ..checks import as_float_tensor, as_int_array, check_normalised, resolve_device
 
 __all__ = ["RetrievalSet", "evaluate_retrieval", "pairwise_distance"]
 
 _FIELDS = ("npos", "first", "ap", "inp")  # per-query results of _score_rows, in its order
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    """``None`` -> the first CUDA device if present, else the CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -377,7 +370,7 @@ def evaluate_retrieval(
     """
     _check_positive_int(max_rank, "max_rank")
     _check_positive_int(block_size, "block_size")
-    dev = _device(device)
+    dev = resolve_device(device)
     n_q, n_g, blocks = _distance_blocks(query, gallery, dist, block_size, dev)
     ql, gl = _labels(query, gallery, n_q, n_g)
     res, res_cv = _score_blocks(blocks, n_q, ql, gl, remove_same_camera)

@@ -75,6 +75,24 @@ class ReidNet(nn.Module):
         return pooled, z, logits
 
 
+def load_state(
+    model: ReidNet, path: str | Path, about: str, fix: str, drop_head: bool = False
+) -> ReidNet:
+    """``model`` with the weights of ``path`` (a state_dict written by a stage; read with
+    ``weights_only``). The one-line error when the file is missing or broken ends with
+    ``fix``; when it is of another architecture it says ``does not fit <about>`` first.
+    ``drop_head``: ignore a classifier head in the file."""
+    state = load_weights(Path(path), "a model state_dict", fix)
+    if drop_head and isinstance(state, dict):
+        state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0][:160]
+        raise InputError(f"{path}: does not fit {about} ({first}); {fix}") from None
+    return model
+
+
 #: ``ReidNet.body`` position -> torchvision ResNet module name (positions 2-3 have no weights).
 _BODY_NAMES = {0: "conv1", 1: "bn1", 4: "layer1", 5: "layer2", 6: "layer3", 7: "layer4"}
 

@@ -3,6 +3,7 @@ resumable checkpoints, the epoch loop and feature extraction."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -19,18 +20,10 @@ from torch import nn
 from tqdm import tqdm
 
 from ..io import InputError, load_weights, save_torch
+from . import distributed as ddp
 from .images import AugmentConfig, ImageSource, augment, normalize
 
 log = logging.getLogger("vreid")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> first CUDA device if present, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device = {name!r} but CUDA is not available; use auto or cpu")
-    return torch.device(name)
 
 
 def channels_last(x):
@@ -121,17 +114,19 @@ class Checkpoints:
         save_torch(self.path, state)
 
     def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if ddp.is_main():
+            self.path.unlink(missing_ok=True)
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the stage, epoch and step."""
 
 
-PostStep = Callable[[], None] | None
-StepFn = Callable[
-    [torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, dict[str, float], PostStep]
-]
+#: ``(update, z, idx)``: after the optimiser step the loop calls ``update(z, idx)`` under
+#: ``torch.no_grad()`` with the batch's embeddings and dataset indices (gathered over all
+#: processes when there are several), e.g. an objective's memory update; or None.
+Update = tuple[Callable[[torch.Tensor, torch.Tensor], None], torch.Tensor, torch.Tensor] | None
+StepFn = Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, dict[str, float], Update]]
 
 
 @dataclass
@@ -148,6 +143,8 @@ class FitConfig:
     warmup: bool = False
     #: ``order(indices, gen) -> indices in epoch order``; None = a uniform random permutation
     order: Callable[[np.ndarray, torch.Generator], np.ndarray] | None = None
+    #: mixed precision (:func:`mixed_precision`)
+    amp: bool = False
 
 
 @dataclass
@@ -186,22 +183,34 @@ def _epoch_order(indices: np.ndarray, cfg: FitConfig, gen: torch.Generator) -> n
 
 
 def _run_epoch(
-    t: Trainable, source: ImageSource, indices: np.ndarray, cfg: FitConfig, step: StepFn, epoch: int
+    t: Trainable,
+    source: ImageSource,
+    indices: np.ndarray,
+    cfg: FitConfig,
+    epoch: int,
+    forward: StepFn,
+    precision: tuple[Any, torch.amp.GradScaler],
 ) -> dict[str, float]:
-    """One epoch of optimiser steps; returns the epoch's record (mean of each loss part)."""
+    """One epoch of optimiser steps; returns the epoch's record (mean of each loss part).
+
+    Several processes (:mod:`.distributed`): the same epoch order everywhere, each rank takes
+    its slice of every global batch, augments it as one process would and runs ``step``
+    inside DDP (``forward``: the DDP-wrapped step, or the step itself with one process); the
+    loss shown and checked is the mean over the ranks."""
     t.model.train()
     gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
     order = _epoch_order(indices, cfg, gen)
+    total = len(order) // cfg.batch_size if len(order) >= cfg.batch_size else 1
+    order, per_rank = ddp.shard_batches(order, cfg.batch_size)
+    autocast, scaler = precision
     sums: dict[str, float] = {}
     n = 0
     began = time.time()
-    batches = source.batches(order, cfg.batch_size, drop_last=True)
-    total = len(order) // cfg.batch_size if len(order) >= cfg.batch_size else 1
     bar = tqdm(
-        batches,
+        source.batches(order, per_rank, drop_last=True),
         total=total,
         desc=f"{cfg.name} {epoch + 1}/{cfg.epochs}",
-        disable=not cfg.progress,
+        disable=not (cfg.progress and ddp.is_main()),
         leave=False,
         mininterval=2.0,
     )
@@ -209,10 +218,13 @@ def _run_epoch(
         if cfg.warmup and epoch == 0:
             for group in t.optimizer.param_groups:
                 group["lr"] = group["initial_lr"] * (step_i + 1) / total
-        x = channels_last(augment(x.to(cfg.device), cfg.augment, gen))
+        x = ddp.augment_slice(x.to(cfg.device), lambda b: augment(b, cfg.augment, gen))
+        x = channels_last(x)
         idx = idx.to(cfg.device)
-        loss, parts, post = step(x, idx, epoch)
-        value = float(loss.detach())  # one sync per step, which the log line needs anyway
+        with autocast:
+            loss, parts, update = forward(x, idx, epoch)
+        # one sync per step, which the log line needs anyway
+        value = float(ddp.mean_over_ranks(loss.detach().float()))
         if not math.isfinite(value):
             raise TrainingDiverged(
                 f"{cfg.name}: the loss is {value} at epoch {epoch + 1}, step {step_i + 1} "
@@ -220,19 +232,40 @@ def _run_epoch(
                 "inputs; the last epoch's checkpoint is kept"
             )
         t.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        t.optimizer.step()
-        if post is not None:
+        scaler.scale(loss).backward()
+        scaler.step(t.optimizer)
+        scaler.update()
+        if update is not None:
+            fn, z, slots = update
             with torch.no_grad():
-                post()
-        for key, value in parts.items():
-            sums[key] = sums.get(key, 0.0) + float(value)
+                fn(ddp.gather_rows(z.detach().float()), ddp.gather_rows(slots))
+        for key, part in parts.items():
+            sums[key] = sums.get(key, 0.0) + float(part)
         n += 1
         bar.set_postfix(loss=f"{value:.3f}", refresh=False)
     t.scheduler.step()
-    record = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}}
-    record["seconds"] = time.time() - began
-    return record
+    ddp.sync_buffers(t.model)
+    means = ddp.mean_of_floats({k: v / max(n, 1) for k, v in sums.items()})
+    return {"epoch": epoch + 1, **means, "seconds": time.time() - began}
+
+
+def mixed_precision(
+    device: torch.device, enabled: bool, dtype: torch.dtype | None = None
+) -> tuple[Any, torch.amp.GradScaler]:
+    """``(autocast context, gradient scaler)`` of ``train.amp``.
+
+    Off: a disabled autocast and a pass-through scaler (the fp32 path, bit for bit). On:
+    float16 autocast with a dynamic loss scaler on CUDA, bfloat16 autocast (no scaling
+    needed: bf16 has fp32's range) on CPU. ``dtype`` overrides the choice (the tests run the
+    CUDA recipe, float16 + scaler, on the CPU)."""
+    if dtype is None:
+        dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    on = bool(enabled)
+    scale = on and dtype == torch.float16
+    return (
+        torch.autocast(device.type, dtype=dtype, enabled=on),
+        torch.amp.GradScaler(device.type, enabled=scale),
+    )
 
 
 def fit(
@@ -246,18 +279,23 @@ def fit(
 ) -> list[dict[str, float]]:
     """Train for ``cfg.epochs`` epochs over the images ``indices`` of ``source``.
 
-    ``step(x, idx, epoch) -> (loss, parts, post)`` computes the loss of an augmented batch
-    ``x`` of dataset images ``idx``; ``post()`` (or None) runs after the optimiser step, under
-    ``torch.no_grad()`` (memory updates); ``before_epoch(epoch)`` runs first in each epoch
-    (e.g. CTAM re-extraction). Resumes from ``checkpoints`` and saves one after each epoch.
-    Returns the per-epoch history (mean of each loss part).
+    ``step(x, idx, epoch) -> (loss, parts, update)`` computes the loss of an augmented batch
+    ``x`` of dataset images ``idx``; ``update`` (see :data:`Update`, or None) runs after the
+    optimiser step (memory updates); ``before_epoch(epoch)`` runs first in each epoch (e.g.
+    CTAM re-extraction). Resumes from ``checkpoints`` and saves one after each epoch (rank 0
+    only when there are several processes). Returns the per-epoch history (mean of each loss
+    part).
     """
+    precision = mixed_precision(cfg.device, cfg.amp)
+    if precision[1].is_enabled():  # the loss scale is training state: checkpoint it
+        t.extra = {**t.extra, "amp_scaler": precision[1]}
     history, start = _resume(t, checkpoints)
     indices = np.asarray(indices, dtype=np.int64)
+    forward = ddp.wrap_step(t.model, step)  # step itself with one process
     for epoch in range(start, cfg.epochs):
         if before_epoch is not None:
             before_epoch(epoch)
-        record = _run_epoch(t, source, indices, cfg, step, epoch)
+        record = _run_epoch(t, source, indices, cfg, epoch, forward, precision)
         history.append(record)
         log.info(
             "%s epoch %d/%d  %s  (%.1f s)",
@@ -267,7 +305,7 @@ def fit(
             "  ".join(f"{k}={v:.4f}" for k, v in record.items() if k not in ("epoch", "seconds")),
             record["seconds"],
         )
-        if checkpoints is not None:
+        if checkpoints is not None and ddp.is_main():
             checkpoints.save(
                 {
                     "epoch": epoch,
@@ -278,6 +316,9 @@ def fit(
                     "history": history,
                 }
             )
+    if forward is not step:  # a DDP wrapper: free its gradient hooks before the next wrap
+        del forward
+        gc.collect()
     return history
 
 
@@ -304,6 +345,7 @@ class Setup:
     batch_size: int
     augment: AugmentConfig
     checkpoints: Path
+    amp: bool = False  # train.amp: mixed precision (see mixed_precision)
 
 
 def train(
@@ -340,12 +382,38 @@ def train(
         name=name,
         warmup=warmup,
         order=order,
+        amp=setup.amp,
     )
     trainable = Trainable(model, opt, sched, dict(extra or {}))
     return fit(trainable, source, indices, cfg, step, before_epoch, ckpt), ckpt
 
 
-@torch.no_grad()
+def _all_images(
+    model: nn.Module,
+    source: ImageSource,
+    device: torch.device,
+    batch_size: int,
+    indices: np.ndarray | None,
+    pick: Callable[[tuple], torch.Tensor],
+) -> np.ndarray:
+    """``pick(model outputs)`` of the images ``indices`` (all by default), no augmentation,
+    float32 ``(N, ...)``; with several processes each rank runs its part and all get all."""
+    model.eval()
+    order = np.arange(len(source)) if indices is None else np.asarray(indices, dtype=np.int64)
+    mine = order[ddp.rank_slice(len(order))]
+    out: list[torch.Tensor] = []
+    with torch.no_grad():
+        for x, _ in source.batches(mine, batch_size):
+            out.append(pick(model(channels_last(normalize(x.to(device))))).float())
+    if ddp.world()[1] > 1:
+        width = ddp.broadcast_from_main(lambda: tuple(out[0].shape[1:]) if out else (0,))
+        part = torch.cat(out) if out else torch.zeros((0, *width), device=device)
+        return ddp.gather_rows(part).cpu().numpy()
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate([o.cpu().numpy() for o in out]).astype(np.float32, copy=False)
+
+
 def extract_features(
     model: nn.Module,
     source: ImageSource,
@@ -354,25 +422,11 @@ def extract_features(
     indices: np.ndarray | None = None,
 ) -> np.ndarray:
     """L2-normalised embeddings ``(N, D)`` float32 of the images (no augmentation)."""
-    model.eval()
-    order = np.arange(len(source)) if indices is None else np.asarray(indices, dtype=np.int64)
-    out: list[np.ndarray] = []
-    for x, _ in source.batches(order, batch_size):
-        z, _ = model(channels_last(normalize(x.to(device))))
-        out.append(z.float().cpu().numpy())
-    if not out:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(out).astype(np.float32, copy=False)
+    return _all_images(model, source, device, batch_size, indices, lambda out: out[0])
 
 
-@torch.no_grad()
 def predict_logits(
     model: nn.Module, source: ImageSource, device: torch.device, batch_size: int = 256
 ) -> np.ndarray:
     """Classifier logits ``(N, C)`` of all images."""
-    model.eval()
-    out = []
-    for x, _ in source.batches(np.arange(len(source)), batch_size):
-        _, logits = model(channels_last(normalize(x.to(device))))
-        out.append(logits.float().cpu().numpy())
-    return np.concatenate(out)
+    return _all_images(model, source, device, batch_size, None, lambda out: out[1])

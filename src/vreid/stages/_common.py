@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,11 +14,13 @@ import pandas as pd
 import torch
 
 from .. import params as params_mod
+from ..checks import resolve_device
 from ..data._manifest import VIEW5_NAMES
-from ..io import InputError, atomic_path, load_weights, setup_logging
-from ..learn.backbone import ReidNet
+from ..io import InputError, atomic_path, setup_logging
+from ..learn import distributed as ddp
+from ..learn.backbone import ReidNet, load_state
 from ..learn.images import AugmentConfig, ImageSource
-from ..learn.loop import Setup, TrainingDiverged, resolve_device, seed_everything
+from ..learn.loop import Setup, TrainingDiverged, seed_everything
 
 ART = Path("artifacts")
 POOL = Path("data/pretrain_pool")
@@ -39,13 +42,24 @@ VIEW_NAMES = [name.replace("-", "_") for name in VIEW5_NAMES]
 _NULLABLE_INT = ["frame", "view5", "view8", "color", "type"]
 
 
+#: The stages that train a network (``train.processes > 1`` runs them under torchrun).
+LEARNING_STAGES = ("pretrain", "viewpoint", "recognize", "cluster")
+
+
 def start(stage: str) -> dict[str, Any]:
-    """Logging + validated params; exits with a one-line message on a params error."""
+    """Logging + validated params; exits with a one-line message on a params error. A
+    learning stage with ``train.processes > 1`` re-launches itself under torchrun here
+    (:func:`vreid.learn.distributed.launch`); its processes other than rank 0 log warnings
+    only."""
     setup_logging()
     try:
         params = params_mod.load("params.yaml")
     except params_mod.ParamsError as exc:
         sys.exit(f"[{stage}] {exc}")
+    if stage in LEARNING_STAGES:
+        ddp.launch(stage, params["train"]["processes"])
+    if ddp.under_torchrun() and os.environ["RANK"] != "0":
+        log.setLevel(logging.WARNING)
     log.info("[%s] start", stage)
     return params
 
@@ -90,14 +104,18 @@ def augment_config(params: dict[str, Any]) -> AugmentConfig:
 
 
 def device_and_seed(params: dict[str, Any]) -> torch.device:
+    """The stage's device (this process's one under torchrun), after seeding and fixing the
+    thread count (``train.threads`` shared by the processes of one machine)."""
     t = params["train"]
-    seed_everything(t["seed"], t["threads"])
-    return resolve_device(t["device"])
+    device, threads = ddp.init(resolve_device(t["device"]), t["batch_size"], t["threads"])
+    seed_everything(t["seed"], threads)
+    return device
 
 
 def train_setup(params: dict[str, Any], device: torch.device, stage: str) -> Setup:
     """Device, batch size, augmentation and ``artifacts/checkpoints/<stage>`` of a stage."""
-    return Setup(device, params["train"]["batch_size"], augment_config(params), CHECKPOINTS / stage)
+    t = params["train"]
+    return Setup(device, t["batch_size"], augment_config(params), CHECKPOINTS / stage, t["amp"])
 
 
 def build_model(params: dict[str, Any], num_classes: int = 0) -> ReidNet:
@@ -114,15 +132,7 @@ def load_model(
     """A model written by an earlier stage (weights only; see :func:`vreid.io.load_weights`);
     ``fix`` says what to do when the file is missing, broken or of another architecture."""
     model = build_model({**params, "model": {**params["model"], "pretrained": "none"}}, num_classes)
-    state = load_weights(path, "a model state_dict", fix)
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0][:160]
-        raise InputError(
-            f"{path}: does not fit model.arch = {params['model']['arch']} ({first}); {fix}"
-        ) from None
-    return model
+    return load_state(model, path, f"model.arch = {params['model']['arch']}", fix)
 
 
 def run(main: Callable[[], None], stage: str) -> None:

@@ -21,8 +21,10 @@ import numpy as np
 import torch
 
 from ..cluster import ClusterConfig, cluster_round, relabel_consecutive, tau_from_ti
+from ..cluster.sampling import assign_to_nearest_cluster, sample_per_view
 from ..eval import cluster_quality, merge_precision
 from ..io import save_npy, save_torch, write_csv, write_json
+from ..learn.distributed import broadcast_from_main, is_main
 from ..learn.loop import Recipe, extract_features, file_digest, train
 from ..learn.memory import CameraTrackletMemory, ClusterMemory
 from ..learn.objectives import make_objective
@@ -84,20 +86,28 @@ def cluster_config(params: dict) -> ClusterConfig:
         k_reciprocal=c["k_reciprocal"],
         noise_selection=c["noise_selection"],
         noise_mode=c["noise_mode"],
+        knn_precision=c["knn_precision"],
     )
 
 
-def pseudo_labels(feats, views, truth, tau, cfg, rnd) -> tuple[np.ndarray, dict, dict]:
-    """One round's first and second period (VAPC Algorithm 1, lines 8-15): labels, the
-    clustering's own stats and the pseudo-label quality against the truth (diagnostics)."""
-    labels, stats = cluster_round(feats, views, tau, cfg)
+def pseudo_labels(feats, views, truth, tau, cfg, rnd, sample) -> tuple[np.ndarray, dict, dict]:
+    """One round's first and second period (VAPC Algorithm 1, lines 8-15) on the rows
+    ``sample`` (every row unless ``cluster.per_view_sample``; the others then join the nearest
+    cluster of their viewpoint): labels, the clustering's own stats and the pseudo-label
+    quality against the truth (diagnostics; merge precision over the clustered rows)."""
+    every = len(sample) == len(feats)
+    labels, stats = cluster_round(feats[sample] if not every else feats, views[sample], tau, cfg)
     labels = relabel_consecutive(np.asarray(labels, dtype=np.int64))
     before_merge = stats.pop("labels_before_merge", None)
+    if not every:
+        labels = assign_to_nearest_cluster(feats, views, sample, labels)
     quality = cluster_quality(labels, truth)
-    quality["noise_share"] = stats.get("n_noise_before_selection", 0) / max(len(labels), 1)
+    quality["noise_share"] = stats.get("n_noise_before_selection", 0) / max(len(sample), 1)
     quality["n_merges"] = stats.get("n_merges", 0)
     quality["merge_precision"] = (
-        merge_precision(before_merge, labels, truth) if before_merge is not None else None
+        merge_precision(before_merge, labels[sample], truth[sample])
+        if before_merge is not None
+        else None
     )
     log.info(
         "[cluster] round %d: %d clusters, AMI %.4f, %d merges",
@@ -125,17 +135,25 @@ def main() -> None:
     truth = df["vid"].to_numpy()[rows]  # diagnostics only
     eval_views = views_for_eval(df)
     cfg = cluster_config(params)
+    sample = sample_per_view(train_views, c["per_view_sample"], t["seed"])  # 0: every row
     require_fits(
-        cluster_peak_bytes(len(rows), feats.shape[1], c["k1"], c["k_reciprocal"]),
-        f"clustering {len(rows)} train images ({feats.shape[1]}-d, k1 = {c['k1']})",
-        "lower cluster.k1 (the Jaccard distance stores about 2 k1^2 pairs per image)",
+        cluster_peak_bytes(len(sample), feats.shape[1], c["k1"], c["k_reciprocal"])
+        + (len(rows) - len(sample)) * feats.shape[1] * 4,  # the rows assigned afterwards
+        f"clustering {len(sample)} of {len(rows)} train images ({feats.shape[1]}-d, "
+        f"k1 = {c['k1']})",
+        "lower cluster.k1 (the Jaccard distance stores about 2 k1^2 pairs per image) or "
+        "cluster.per_view_sample",
     )
     try:  # before any round: a ti beyond the cross-view pairs stops here, with its count
-        tau = tau_from_ti(feats[rows], train_views, params["ti"])  # ti = 0: 0.0, no merging
+        tau = tau_from_ti(feats[rows][sample], train_views[sample], params["ti"])  # ti 0: 0.0
     except ValueError as exc:
         sys.exit(f"[cluster] params.yaml: {exc}")
     log.info("[cluster] tau = %.4f from ti = %d", tau, params["ti"])
-    scores = retrieval_by_split(df, feats, params, eval_views, device)
+
+    def scores_now() -> dict:  # rank 0 only (several processes): the others do not report
+        return retrieval_by_split(df, feats, params, eval_views, device) if is_main() else {}
+
+    scores = scores_now()
     records: list[dict] = [{"round": 0, **headline(scores)}]
     rounds = c["rounds"] if c["method"] != "ctacl" else 0
     labels = np.full(len(rows), -1, dtype=np.int64)
@@ -145,7 +163,9 @@ def main() -> None:
     run += (file_digest(MANIFEST), file_digest(TRACKLETS), file_digest(RECOGNIZE_DIR / "model.pt"))
     stats: dict = {}
     for rnd in range(1, rounds + 1):
-        labels, stats, quality = pseudo_labels(feats[rows], train_views, truth, tau, cfg, rnd)
+        labels, stats, quality = broadcast_from_main(
+            pseudo_labels, feats[rows], train_views, truth, tau, cfg, rnd, sample
+        )
         f_t = torch.from_numpy(feats[rows]).to(device)
         clusters = ClusterMemory.from_labels(f_t, torch.from_numpy(labels).to(device)).to(device)
         ctam = None
@@ -158,7 +178,7 @@ def main() -> None:
         def step(x, idx, epoch, obj=obj):
             z, _ = model(x)
             loss, parts = obj.loss(z, None, idx, epoch)
-            return loss, parts, lambda: obj.post(z, idx)
+            return loss, parts, (obj.post, z, idx)
 
         _, ckpt = train(
             f"round {rnd}",
@@ -173,11 +193,12 @@ def main() -> None:
             extra=obj.memories(),
         )
         feats = extract_features(model, source, device)
-        scores = retrieval_by_split(df, feats, params, eval_views, device)
+        scores = scores_now()
         records.append({"round": rnd, **{k: quality[k] for k in CLUSTER_COLUMNS}})
         records[-1].update(headline(scores))
         ckpt.clear()
-    write_outputs(params, model, feats, rows, train_views, labels, tau, records, scores, stats)
+    if is_main():
+        write_outputs(params, model, feats, rows, train_views, labels, tau, records, scores, stats)
 
 
 def write_outputs(params, model, feats, rows, views, labels, tau, records, scores, stats) -> None:

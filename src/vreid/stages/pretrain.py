@@ -20,6 +20,7 @@ import torch
 
 from ..io import save_torch, write_json
 from ..learn.backbone import backbone_state_dict
+from ..learn.distributed import is_main
 from ..learn.images import ImageSource, normalize
 from ..learn.loop import Recipe, channels_last, file_digest, train
 from ..learn.pretraining import attribute_head, attribute_loss, attribute_targets
@@ -68,6 +69,15 @@ def check_pool_is_disjoint(pool_spec=POOL_SPEC, data_spec=SYNTH_SPEC) -> None:
         )
 
 
+def held_out(meta: pd.DataFrame, seed: int) -> np.ndarray:
+    """Which pool images belong to the ``HELD_OUT_SHARE`` of vehicles kept out of training
+    (boolean per row, drawn with the stage's seed)."""
+    ids = np.unique(meta["vid"].to_numpy())
+    rng = np.random.default_rng(seed)
+    held = rng.choice(ids, size=max(1, int(len(ids) * HELD_OUT_SHARE)), replace=False)
+    return meta["vid"].isin(set(held.tolist())).to_numpy()
+
+
 def main() -> None:
     params = start("pretrain")
     p, t = params["pretrain"], params["train"]
@@ -75,26 +85,19 @@ def main() -> None:
     meta = read_pool()
     # its own seed (train.seed is not a param of this stage: every seed reuses this encoder)
     device = device_and_seed({**params, "train": {**t, "seed": p["seed"]}})
-    ids = np.unique(meta["vid"].to_numpy())
-    rng = np.random.default_rng(p["seed"])
-    held = set(rng.choice(ids, size=max(1, int(len(ids) * HELD_OUT_SHARE)), replace=False).tolist())
-    is_held = meta["vid"].isin(held).to_numpy()
+    is_held = held_out(meta, p["seed"])
     targets = attribute_targets(meta)
     log.info(
         "[pretrain] pool: %d images of %d vehicles (%d held out); heads %s + %d cue kinds",
         len(meta),
-        len(ids),
-        len(held),
+        meta["vid"].nunique(),
+        meta["vid"][is_held].nunique(),
         targets.sizes,
         targets.cues.shape[1],
     )
     m = params["model"]
     source = ImageSource(
-        meta["path"].tolist(),
-        m["height"],
-        m["width"],
-        workers=t["workers"],
-        cache=t["cache_images"],
+        meta["path"].tolist(), m["height"], m["width"], t["workers"], cache=t["cache_images"]
     )
     model = build_model({**params, "model": {**m, "pretrained": "none"}}).to(device)
     head = attribute_head(model.dim, targets).to(device)
@@ -124,22 +127,29 @@ def main() -> None:
         run=(m, params["augment"], p, shared, file_digest(POOL / "synth_meta.csv")),
         warmup=True,
     )
+    if not is_main():  # several processes: rank 0 writes
+        return
     held_acc = held_out_accuracy(model, head, source, np.flatnonzero(is_held), targets, device)
+    write_outputs(model, params, meta, is_held, history, held_acc)
+    ckpt.clear()
+
+
+def write_outputs(model, params: dict, meta, is_held, history: list[dict], held_acc: dict) -> None:
+    """The encoder in torchvision's names and ``metrics/pretrain.json``."""
     PRETRAIN_DIR.mkdir(parents=True, exist_ok=True)
     save_torch(PRETRAIN_DIR / "backbone.pt", backbone_state_dict(model))
     write_json(
         METRICS / "pretrain.json",
         {
             "task": "attributes (type, colour, model, viewpoint, cue kinds); no identity classes",
-            "arch": m["arch"],
-            "n_images": int(len(train_idx)),
-            "n_vehicles": int(len(ids) - len(held)),
-            "epochs": p["epochs"],
+            "arch": params["model"]["arch"],
+            "n_images": int((~is_held).sum()),
+            "n_vehicles": int(meta["vid"][~is_held].nunique()),
+            "epochs": params["pretrain"]["epochs"],
             "final_loss": history[-1]["loss"] if history else None,
             "held_out_accuracy": held_acc,
         },
     )
-    ckpt.clear()
     log.info("[pretrain] held-out attribute accuracy %s", held_acc)
 
 

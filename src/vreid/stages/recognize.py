@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..io import save_npy, save_torch, write_csv, write_json
+from ..learn.distributed import is_main
 from ..learn.loop import Recipe, extract_features, file_digest, train
 from ..learn.memory import CameraTrackletMemory, FeatureMemory
 from ..learn.objectives import make_objective
@@ -64,7 +65,7 @@ def main() -> None:
 
     if r["loss"] in ("ctacl", "ctacl_noda"):
         given["ctam"] = CameraTrackletMemory(
-            initial_memory(), torch.from_numpy(cams), torch.from_numpy(tracklets)
+            initial_memory(), torch.from_numpy(cams.copy()), torch.from_numpy(tracklets)
         ).to(device)
     elif r["loss"] in ("vapc", "sscl"):
         given["instance"] = FeatureMemory(initial_memory()).to(device)
@@ -78,7 +79,7 @@ def main() -> None:
     def step(x, idx, epoch):
         pooled, z, logits = model.forward_all(x)
         loss, parts = obj.loss(z, logits, idx, epoch, pooled=pooled)
-        return loss, parts, lambda: obj.post(z, idx)
+        return loss, parts, (obj.post, z, idx)
 
     def pk_order(idx, gen):  # identity-balanced P x K batches (slots are train positions)
         return idx[identity_balanced_order(targets[idx], r["instances"], t["batch_size"], gen)]
@@ -99,6 +100,8 @@ def main() -> None:
         order=pk_order if supervised else None,
     )
     feats = extract_features(model, source, device)
+    if not is_main():  # several processes: rank 0 writes
+        return
     scores = retrieval_by_split(df, feats, params, views_for_eval(df), device)
     write_outputs(model, feats, history, r["loss"], scores)
     ckpt.clear()

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..io import atomic_path, save_torch, write_csv, write_json
+from ..learn.distributed import is_main
 from ..learn.loop import Recipe, channels_last, file_digest, predict_logits, train
 from ._common import (
     EVAL_SPLITS,
@@ -180,6 +181,8 @@ def main() -> None:
     else:
         model, used, history, ckpt = train_classifier(params, df, source, labelled, device)
     prob = torch.softmax(torch.from_numpy(predict_logits(model, source, device)), 1).numpy()
+    if not is_main():  # several processes: rank 0 writes
+        return
     pred_clean = prob.argmax(1)
     pred = (
         corrupt(pred_clean, vp["corrupt_share"], vp["corrupt_seed"])
