@@ -15,8 +15,8 @@ declare -A ROWS=(
   [full]=""
   [ctacl]="-S cluster.method=ctacl"
   [ctacl-noda]="-S recognize.loss=ctacl_noda -S cluster.method=ctacl"
-  [ctacl-da07]="-S recognize.da_temperature=0.07 -S cluster.method=ctacl"
-  [full-da07]="-S recognize.da_temperature=0.07"
+  [ctacl-da1]="-S recognize.da_temperature=1 -S cluster.method=ctacl"
+  [full-da1]="-S recognize.da_temperature=1"
   [sup]="-S recognize.loss=supervised -S cluster.method=ctacl"
   [sscl]="-S recognize.loss=sscl -S cluster.method=ctacl"
   [vapc]="-S recognize.loss=vapc -S cluster.method=vapc"
@@ -25,7 +25,7 @@ declare -A ROWS=(
   [no-ns]="-S cluster.noise_selection=false"
   [all-off]="-S cluster.two_period=false -S cluster.k_reciprocal=false -S cluster.noise_selection=false"
 )
-ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da07 full-da07)
+ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done

@@ -424,3 +424,80 @@ def write_vehicleid(root: Path, test_size: int = 800, images: bool = True) -> di
         for n, _ in VEHICLEID_TRAIN + VEHICLEID_TEST:
             write_image(root / "image" / f"{n}.jpg")
     return {"train": VEHICLEID_TRAIN, "test": VEHICLEID_TEST}
+
+
+# ------------------------------------------------- a rendered set in each real layout
+
+
+def convert_manifest(manifest: pd.DataFrame, layout: str, root: Path) -> None:
+    """Write the images of a prepared manifest (``artifacts/prepare/manifest.csv`` of a
+    synthetic run) as a dataset in a real layout: ``veriwild``, ``vveri901`` or
+    ``vehicleid``. Train and validation images become the train list (the pipeline holds out
+    its own validation identities); query and gallery keep their roles. Images are re-encoded
+    in the layout's format; cameras, frames and the vehicle's colour / type go where the
+    layout keeps them (VehicleID keeps neither cameras nor frames)."""
+    root = Path(root)
+    df = manifest.copy()
+    df["role"] = (
+        df["split"]
+        .map({"train": "train", "val_query": "train", "val_gallery": "train"})
+        .fillna(df["split"])
+    )
+    df = df[df["role"].isin(["train", "query", "gallery"])].reset_index(drop=True)
+    if layout == "veriwild":
+        _to_veriwild(df, root)
+    elif layout == "vveri901":
+        _to_vveri901(df, root)
+    elif layout == "vehicleid":
+        _to_vehicleid(df, root)
+    else:
+        raise ValueError(layout)
+
+
+def _reencode(src: str, dst: Path, fmt: str) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as im:
+        im.convert("RGB").save(dst, fmt)
+
+
+def _to_veriwild(df: pd.DataFrame, root: Path) -> None:
+    sd = root / "train_test_split"
+    sd.mkdir(parents=True, exist_ok=True)
+    lists: dict[str, list[str]] = {"train": [], "query": [], "gallery": []}
+    info = ["id/image;Camera ID;Time;Model;Type;Color"]
+    for i, r in enumerate(df.itertuples()):
+        key = f"{int(r.vid):05d}/{i:06d}"
+        _reencode(r.path, root / "images" / f"{key}.jpg", "JPEG")
+        lists[r.role].append(key)
+        frame = "" if pd.isna(r.frame) else str(int(r.frame))
+        info.append(f"{key};{int(r.camid)};{frame};model;type{r.type};colour{r.color}")
+    lists["gallery"] += lists["query"]  # VeRi-Wild: the gallery list holds the queries too
+    (sd / "vehicle_info.txt").write_text("\n".join(info) + "\n")
+    (sd / "train_list.txt").write_text("\n".join(lists["train"]) + "\n")
+    (sd / "test_3000_query.txt").write_text("\n".join(lists["query"]) + "\n")
+    (sd / "test_3000.txt").write_text("\n".join(lists["gallery"]) + "\n")
+
+
+def _to_vveri901(df: pd.DataFrame, root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    lists: dict[str, list[str]] = {"train": [], "query": [], "gallery": []}
+    for n, ((role, vid, cam), group) in enumerate(df.groupby(["role", "vid", "camid"])):
+        folder = f"{int(vid)}/L01_C{int(cam):02d}_V{n:04d}"
+        lists[role].append(f"./{root.name}/{folder}")
+        for j, r in enumerate(group.itertuples()):
+            frame = j if pd.isna(r.frame) else int(r.frame)
+            _reencode(r.path, root / folder / f"{frame:06d}.png", "PNG")
+    for role, lines in lists.items():
+        (root / f"{role}.txt").write_text("\n".join(lines) + "\n")
+
+
+def _to_vehicleid(df: pd.DataFrame, root: Path) -> None:
+    sd = root / "train_test_split"
+    sd.mkdir(parents=True, exist_ok=True)
+    lines: dict[str, list[str]] = {"train": [], "test": []}
+    for i, r in enumerate(df.itertuples()):
+        name = f"{i:07d}"
+        _reencode(r.path, root / "image" / f"{name}.jpg", "JPEG")
+        lines["train" if r.role == "train" else "test"].append(f"{name} {int(r.vid)}")
+    (sd / "train_list.txt").write_text("\n".join(lines["train"]) + "\n")
+    (sd / "test_list_800.txt").write_text("\n".join(lines["test"]) + "\n")

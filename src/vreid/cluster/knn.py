@@ -125,10 +125,7 @@ def knn_search(
     dist = np.maximum(2.0 - 2.0 * ip, 0.0).astype(np.float32)
     order = np.lexsort((idx, dist), axis=-1)
     dist, idx = np.take_along_axis(dist, order, axis=1), np.take_along_axis(idx, order, axis=1)
-    if self_search:
-        return self_first(dist, idx)
-    order = np.lexsort((idx, dist), axis=-1)
-    return np.take_along_axis(dist, order, axis=1), np.take_along_axis(idx, order, axis=1)
+    return self_first(dist, idx) if self_search else (dist, idx)
 
 
 def self_first(dist: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
