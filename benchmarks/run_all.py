@@ -2,9 +2,13 @@
 
     python -m benchmarks.run_all [--quick]
 
-``--quick`` runs each benchmark at a small size (a smoke run of about a minute); the default
-sizes are the ones whose figures the README reports and take several minutes on 2 CPU cores.
-Run it on a quiet machine: the benchmarks share the cores with anything else running.
+First the kernel table (:mod:`benchmarks.table`: Jaccard, k-NN, tau, evaluation, re-ranking,
+each against the machine's floor and a reference), which writes ``benchmarks/results.json``
+and the README's table between its ``bench`` markers; then the other benchmarks (generator,
+memory estimates, CTACL loss, training step), printed. ``--quick`` runs each at a small size (a
+smoke run of about two minutes, nothing written); the default sizes are the ones whose figures
+the README reports and take about half an hour on 2 CPU cores. Run it on a quiet machine: the
+benchmarks share the cores with anything else running.
 """
 
 from __future__ import annotations
@@ -12,30 +16,18 @@ from __future__ import annotations
 import argparse
 import time
 
-from benchmarks import (
-    bench_eval,
-    bench_jaccard,
-    bench_losses,
-    bench_memory,
-    bench_rerank,
-    bench_synth,
-    bench_train,
-)
+from benchmarks import bench_losses, bench_memory, bench_synth, bench_train, table
 
 FULL = {
+    "table": (table.main, ["--out", "benchmarks/results.json", "--readme", "README.md"]),
     "bench_synth": (bench_synth.main, ["--preset", "default"]),
-    "bench_jaccard": (bench_jaccard.main, ["--n", "2000", "5000", "10000", "--reference"]),
-    "bench_eval": (bench_eval.main, []),
-    "bench_rerank": (bench_rerank.main, []),
     "bench_memory": (bench_memory.main, []),
     "bench_losses": (bench_losses.main, ["--slots", "3000", "37778"]),
     "bench_train": (bench_train.main, []),
 }
 QUICK = {
+    "table": (table.main, ["--quick"]),
     "bench_synth": (bench_synth.main, ["--preset", "tiny"]),
-    "bench_jaccard": (bench_jaccard.main, ["--n", "1000", "--reference"]),
-    "bench_eval": (bench_eval.main, ["--q", "200", "--g", "2000", "--dim", "256", "--repeat", "1"]),
-    "bench_rerank": (bench_rerank.main, ["--q", "200", "--g", "2000"]),
     "bench_memory": (bench_memory.main, ["--n", "1000", "--q", "200", "--g", "2000"]),
     "bench_losses": (bench_losses.main, ["--slots", "1000", "--repeats", "1"]),
     "bench_train": (bench_train.main, ["--size", "32", "32", "--steps", "2"]),

@@ -30,9 +30,10 @@ declare -A ROWS=(
   [ti0]="-S ti=0"
   [eps02]="-S cluster.eps=0.2"
   [k1-10]="-S cluster.k1=10"
+  [k1-6]="-S cluster.k1=6"
 )
 ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
-# not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10
+# not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done

@@ -436,8 +436,11 @@ def test_two_gloo_processes_match_one_process_on_tiny(tiny_repo, tmp_path):
 
 def test_pipeline_runs_on_each_real_layout_with_a_borrowed_viewpoint_model(tiny_repo, tmp_path):
     """VeRi-Wild, VVeRI-901 and VehicleID carry no viewpoint labels (VehicleID not even
-    cameras): the `tiny` set rewritten in each layout goes through prepare -> tracklets ->
-    viewpoint (borrowed: the tiny run's classifier) -> recognize -> cluster -> evaluate."""
+    cameras): the `tiny` set rewritten in VeRi-Wild's and VehicleID's layouts goes through
+    prepare -> tracklets -> viewpoint (borrowed: the tiny run's classifier) -> recognize ->
+    cluster -> evaluate (one epoch each, to keep the suite short); VVeRI-901's, which has
+    cameras like VeRi-Wild, through prepare -> tracklets -> viewpoint (its reader, tracklets
+    and the borrowed views), the learning stages being the same code on the same manifest."""
     repo, env = tiny_repo
     _run([sys.executable, "-m", "dvc", "repro"], repo, env)
     work = tmp_path / "work"
@@ -455,15 +458,19 @@ def test_pipeline_runs_on_each_real_layout_with_a_borrowed_viewpoint_model(tiny_
                 "ti": 5,
                 "data": {"dataset": layout, "root": f"data/{layout}"},
                 "viewpoint": {"borrow": "models/tiny_vp.pt"},
+                "recognize": {"epochs": 1, "warmup_epochs": 1},
                 "cluster": {"rounds": 1},
             },
         )
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        for stage in ("prepare", "tracklets", "viewpoint", "recognize", "cluster", "evaluate"):
+        stages = ["prepare", "tracklets", "viewpoint"]
+        stages += [] if layout == "vveri901" else ["recognize", "cluster", "evaluate"]
+        for stage in stages:
             _run([sys.executable, "-m", f"vreid.stages.{stage}"], work, env)
         data = json.loads((work / "metrics" / "data.json").read_text())
         vp = json.loads((work / "metrics" / "viewpoint.json").read_text())
-        ev = json.loads((work / "metrics" / "eval.json").read_text())
         assert vp["borrowed_from"] == "models/tiny_vp.pt" and vp["labelled_train_images"] == 0
-        assert 0.0 <= ev["test"]["mAP"] <= 1.0 and 0.0 <= ev["val"]["mAP"] <= 1.0, layout
         assert data, layout
+        if layout != "vveri901":
+            ev = json.loads((work / "metrics" / "eval.json").read_text())
+            assert 0.0 <= ev["test"]["mAP"] <= 1.0 and 0.0 <= ev["val"]["mAP"] <= 1.0, layout
