@@ -352,8 +352,8 @@ def measure_case(kernel: str, c: dict[str, Any], tmp: str, cache: dict) -> list[
         ]
         if c.get("bf16"):  # cluster.knn_precision: bf16; "same" = ours' DBSCAN labels
             b16, a16 = run("jaccard-bf16", c)
-            kernel = "the same with `knn_precision: bf16`"
-            rows.append(_row(kernel, size, b16, floors, None, _same("labels", a16, a)))
+            label = "the same with `knn_precision: bf16`"
+            rows.append(_row(label, size, b16, floors, None, _same("labels", a16, a)))
         return rows
     if kernel == "eval":
         size = f"{c['name']}: {c['q']:,} x {c['g']:,}, {c['dim']}-d"
