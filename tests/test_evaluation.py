@@ -311,6 +311,23 @@ def test_bad_inputs_are_named():
         evaluate_retrieval(*sides(q, g, *ids), max_rank=0)
 
 
+def test_gemm_of_the_next_block_runs_ahead_safely():
+    # the features path computes block i + 1 in a worker thread while block i is ranked:
+    # tensors that require grad are fine there (no_grad is set in the worker), and an error
+    # raised while ranking a block stops the evaluation cleanly with the worker's block pending
+    rng = np.random.default_rng(1)
+    qf, gf = unit(rng, 9, 8), unit(rng, 30, 8)
+    ids = (np.arange(9) % 4, np.arange(30) % 4, np.zeros(9, int), np.ones(30, int))
+    ref = evaluate_retrieval(*sides(qf, gf, *ids), block_size=100)
+    qt = torch.from_numpy(qf).requires_grad_(True)
+    got = evaluate_retrieval(*sides(qt, torch.from_numpy(gf), *ids), block_size=2)
+    assert got == ref
+    bad = qf.copy()
+    bad[5] = np.nan  # in the third block of 2; its norm check passes as NaN compares False
+    with pytest.raises(ValueError, match=r"query rows 4\.\.5\): NaN"):
+        evaluate_retrieval(*sides(bad, gf, *ids), block_size=2)
+
+
 # --------------------------------------------------------------------------- clustering
 
 

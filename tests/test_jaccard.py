@@ -257,3 +257,49 @@ def test_knn_search_puts_self_first_among_many_duplicates():
     np.testing.assert_array_equal(idx[8], [8, 0, 1, 2])  # ties by index after itself
     with pytest.raises(ValueError, match="k"):
         knn_search(x, 13)
+
+
+def test_row_blocks_do_not_change_the_result(monkeypatch):
+    # the accumulation and the mirroring go block by block; tiny blocks (many of them, some
+    # of one row) must give the same matrix, bit for bit, as one block
+    from vreid.cluster import jaccard as jac
+
+    x = sphere_blobs(400, seed=8)
+    one = jaccard_distance(x, 20, 6)
+    monkeypatch.setattr(jac, "_BLOCK_EXPANDED", 500)
+    monkeypatch.setattr(jac, "_BLOCK_DENSE", 400 * 7)
+    many = jaccard_distance(x, 20, 6)
+    for attr in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(many, attr), getattr(one, attr))
+    cut = jaccard_distance(x, 20, 6, max_dist=0.4)
+    np.testing.assert_array_equal(stored_mask(cut), stored_mask(one) & (densify(one) <= 0.4))
+
+
+def test_mirror_blocks_against_a_dense_symmetric_matrix():
+    from vreid.cluster.jaccard import _mirror_blocks
+
+    rng = np.random.default_rng(4)
+    n = 23
+    dense = np.full((n, n), np.nan, dtype=np.float32)
+    for i in range(n):
+        cols = np.flatnonzero(rng.random(n - i) < 0.3) + i
+        dense[i, i] = 0.0  # the diagonal opens every upper row (explicit zero)
+        dense[i, cols[cols > i]] = rng.random(int((cols > i).sum())).astype(np.float32)
+    dense[3, 9] = 0.0  # an explicit zero off the diagonal is kept
+    upper = np.triu(dense)
+    upper[np.tril_indices(n, -1)] = np.nan
+    blocks, a = [], 0
+    for b in (1, 5, 6, 14, n):  # blocks of 1, 4, 1, 8 and 9 rows
+        rows = [np.flatnonzero(~np.isnan(upper[i])) for i in range(a, b)]
+        cj = np.concatenate(rows).astype(np.int32)
+        d = np.concatenate([upper[i, r] for i, r in zip(range(a, b), rows, strict=True)])
+        blocks.append((a, np.array([len(r) for r in rows]), cj, d))
+        a = b
+    got = _mirror_blocks(n, blocks)
+    assert blocks == []  # every block was released once placed
+    full = np.where(np.isnan(upper), upper.T, upper)
+    stored = ~np.isnan(full)
+    assert got.has_sorted_indices
+    np.testing.assert_array_equal(stored_mask(got), stored)
+    np.testing.assert_array_equal(got.toarray()[stored], full[stored])
+    assert np.all(np.diff(got.indices[got.indptr[5] : got.indptr[6]]) > 0)

@@ -19,8 +19,10 @@ unsupervised re-ID clustering (no mixing with the original distance):
 Everything is sparse: the reciprocal test and the expansion are sparse 0/1 matrix products,
 and ``sum_l min(V_il, V_jl)`` is accumulated through the inverted index (the columns of
 ``V``), for pairs ``j >= i`` only, in row blocks of bounded size, so only pairs that share a
-non-zero column are ever touched. Time and memory beyond the faiss k-NN follow the number of
-such pairs; no N x N array is created.
+non-zero column are ever touched. The symmetric result is then assembled from the blocks of
+its upper triangle into arrays allocated once at their final size, each block released once
+placed, so the peak is about the result plus its upper half. Time and memory beyond the faiss
+k-NN follow the number of such pairs; no N x N array is created.
 """
 
 from __future__ import annotations
@@ -248,7 +250,7 @@ def _jaccard_from_v(v: sp.csr_matrix, max_dist: float) -> sp.csr_matrix:
     cnt_all = cols.ptr[v.indices.astype(np.int64) + 1] - cols.pos
     per_row = np.bincount(cols.row_of, weights=cnt_all, minlength=n).astype(np.int64)
     starts = _block_starts(per_row, _BLOCK_EXPANDED, max(1, _BLOCK_DENSE // max(n, 1)))
-    counts, out_cols, out_d = [], [], []
+    blocks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     for a, b in zip(starts[:-1], starts[1:], strict=True):
         width = n - a  # columns j >= i >= a
         acc = _block_min_sums(v, cols, cols.pos, cnt_all, (a, b), width, a)
@@ -266,47 +268,60 @@ def _jaccard_from_v(v: sp.csr_matrix, max_dist: float) -> sp.csr_matrix:
             keep = d <= max_dist  # float32 comparison, as DBSCAN makes it on the stored values
             row_cnt = np.bincount(np.repeat(np.arange(b - a), row_cnt)[keep], minlength=b - a)
             cj, d = cj[keep], d[keep]
-        counts.append(row_cnt)
-        out_cols.append(cj.astype(np.int32))
-        out_d.append(d)
-    up_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.concatenate(counts), out=up_ptr[1:])
-    cols = np.concatenate(out_cols)
-    del out_cols
-    data = np.concatenate(out_d)
-    del out_d
-    return _mirror_upper(up_ptr, cols, data)
+        blocks.append((a, row_cnt, cj.astype(np.int32), d))
+    del cols, cnt_all
+    return _mirror_blocks(n, blocks)
 
 
-def _mirror_upper(up_ptr: np.ndarray, cols: np.ndarray, data: np.ndarray) -> sp.csr_matrix:
-    """Symmetric CSR from its upper triangle in CSR layout (sorted columns ``>= row``, the
-    diagonal first in every row).
+def _mirror_blocks(
+    n: int, blocks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]
+) -> sp.csr_matrix:
+    """Symmetric CSR from its upper triangle, given in consecutive row blocks.
 
-    The strict upper part is transposed by scipy (linear-time C++); row ``i`` of the result
-    is that transposed row (columns ``< i``) followed by the upper row; explicit zeros kept.
+    Each block ``(a, row_cnt, cols, data)`` holds rows ``a, a + 1, ...`` in CSR layout
+    (``row_cnt`` entries per row, sorted columns ``>= row``, the diagonal first in every row).
+    The output arrays are allocated once at their final size and each block is scattered
+    into them and released: row ``i`` of the result is the mirrored strict-upper entries of
+    rows ``< i`` (columns ``< i``, ascending) followed by its own upper row; explicit zeros
+    kept. Peak memory is the output plus the blocks not yet placed, never a second copy.
     """
-    n = up_ptr.size - 1
-    if not np.array_equal(cols[up_ptr[:-1]], np.arange(n)):
-        raise AssertionError("internal error: the diagonal must open every upper row")
-    off = np.ones(cols.size, dtype=bool)
-    off[up_ptr[:-1]] = False
-    strict_ptr = up_ptr - np.arange(n + 1)
-    lower = sp.csr_matrix(sp.csr_matrix((data[off], cols[off], strict_ptr), shape=(n, n)).T)
-    del off
-    lo_ptr, lo_idx, lo_data = lower.indptr, lower.indices, lower.data
-    indptr = up_ptr + lo_ptr
-    idx_parts: list[np.ndarray] = []
-    data_parts: list[np.ndarray] = []
-    lo_b, up_b = lo_ptr.tolist(), up_ptr.tolist()
-    for r in range(n):  # 2 views per row, then one C-level concatenation
-        lo = slice(lo_b[r], lo_b[r + 1])
-        up = slice(up_b[r], up_b[r + 1])
-        idx_parts += (lo_idx[lo], cols[up])
-        data_parts += (lo_data[lo], data[up])
-    indices = np.concatenate(idx_parts).astype(np.int32, copy=False)
-    del idx_parts
-    out_data = np.concatenate(data_parts)
-    out = sp.csr_matrix((out_data, indices, indptr), shape=(n, n))
+    up_cnt = np.zeros(n, dtype=np.int64)
+    lo_cnt = np.zeros(n, dtype=np.int64)  # strict-upper entries per column = lower per row
+    for a, row_cnt, cj, _ in blocks:
+        up_cnt[a : a + row_cnt.size] = row_cnt
+        lo_cnt += np.bincount(cj, minlength=n)
+    lo_cnt -= 1  # every row's diagonal was counted in its own column
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(up_cnt + lo_cnt, out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), dtype=np.int32)
+    data = np.empty(int(indptr[-1]), dtype=np.float32)
+    fill = indptr[:-1].copy()  # next free slot of each row's lower part
+    while blocks:
+        a, row_cnt, cj, d = blocks.pop(0)
+        b = a + row_cnt.size
+        first = np.cumsum(row_cnt) - row_cnt
+        rank = np.arange(cj.size, dtype=np.int64) - np.repeat(first, row_cnt)
+        pos = np.repeat(indptr[a:b] + lo_cnt[a:b], row_cnt) + rank
+        if not np.array_equal(cj[first[row_cnt > 0]], np.arange(a, b)[row_cnt > 0]):
+            raise AssertionError("internal error: the diagonal must open every upper row")
+        indices[pos] = cj
+        data[pos] = d
+        del pos, rank
+        # the strict upper entries (i, j), j > i, become (j, i): transpose the block in
+        # linear time (scipy's CSR -> CSC keeps rows ascending within each column)
+        off = np.ones(cj.size, dtype=bool)
+        off[first] = False
+        strict_ptr = np.zeros(row_cnt.size + 1, dtype=np.int64)
+        np.cumsum(row_cnt - 1, out=strict_ptr[1:])
+        t = sp.csr_matrix((d[off], cj[off], strict_ptr), shape=(row_cnt.size, n)).tocsc()
+        del off, cj, d
+        col_cnt = np.diff(t.indptr)
+        pos = np.repeat(fill - t.indptr[:-1], col_cnt) + np.arange(t.nnz, dtype=np.int64)
+        indices[pos] = t.indices + a
+        data[pos] = t.data
+        fill += col_cnt
+        del t, pos
+    out = sp.csr_matrix((data, indices, indptr), shape=(n, n))
     out.has_sorted_indices = True
     return out
 

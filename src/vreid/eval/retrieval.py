@@ -22,12 +22,15 @@ grouping of the gallery by id, so they are few. The place of a special entry in 
 order is the number of row values below its value (a ``searchsorted`` in the sorted row) plus,
 on an exact tie, the number of equal values at a smaller gallery index. Its rank among the
 kept entries is that place minus the removed entries before it. Memory is O(block_size x G);
-the only full passes over the Q x G matrix are the GEMM and one row sort.
+the only full passes over the Q x G matrix are the GEMM and one row sort. From features, the
+GEMM of the next block runs in a worker thread while the current block is ranked, so the
+ranking hides behind the GEMM (two blocks in memory at a time).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,14 +245,27 @@ def _distance_blocks(
             f"G={n_g}"
         )
 
+    starts = range(0, n_q, block_size)
+
+    def block(b0: int) -> tuple[int, int, np.ndarray]:
+        b1 = min(b0 + block_size, n_q)
+        with torch.no_grad():  # thread-local: set in the thread that computes
+            if dmat is not None:
+                return b0, b1, dmat[b0:b1].cpu().numpy()
+            return b0, b1, pairwise_distance(q[b0:b1], g).cpu().numpy()
+
     def blocks() -> Iterator[tuple[int, int, np.ndarray]]:
-        with torch.no_grad():
-            for b0 in range(0, n_q, block_size):
-                b1 = min(b0 + block_size, n_q)
-                if dmat is not None:
-                    yield b0, b1, dmat[b0:b1].cpu().numpy()
-                else:
-                    yield b0, b1, pairwise_distance(q[b0:b1], g).cpu().numpy()
+        if dmat is not None or len(starts) == 1:
+            yield from map(block, starts)
+            return
+        # The GEMM of block i + 1 runs in a worker thread while the caller ranks block i
+        # (torch and numpy's sort release the GIL): the ranking hides behind the GEMM.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="eval-gemm") as pool:
+            ahead = pool.submit(block, starts[0])
+            for b0 in starts[1:]:
+                current, ahead = ahead.result(), pool.submit(block, b0)
+                yield current
+            yield ahead.result()
 
     return n_q, n_g, blocks()
 
