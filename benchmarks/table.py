@@ -462,27 +462,52 @@ def splice(readme: str, block: str) -> str:
     return f"{head}{START}\n{block}{END}{tail}"
 
 
+def select(
+    cases: list[tuple[str, dict[str, Any]]], only: list[str] | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The cases whose kernel name and parameters (as JSON) contain every text of ``only``."""
+    if not only:
+        return cases
+    chosen = [
+        (k, c) for k, c in cases if all(t in f"{k} {json.dumps(c, sort_keys=True)}" for t in only)
+    ]
+    if not chosen:
+        raise SystemExit(f"--only {' '.join(only)}: no case of the run matches")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
     ap.add_argument("--out", type=Path, help="write the results here (JSON)")
     ap.add_argument("--readme", type=Path, help="replace this file's bench block with the table")
     ap.add_argument("--from", dest="from_json", type=Path, help="results JSON to print, no run")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        metavar="CASE",
+        help="only the full run's cases whose kernel and parameters contain every given "
+        "text, e.g. --only jaccard 37778 (printed and --out only; the README keeps the full "
+        "run's table)",
+    )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         op, case, out = args.child
         child(op, json.loads(case), out)
         return
+    if args.only and (args.readme or args.quick or args.from_json):
+        ap.error("--only measures a part of the full run: not with --readme, --quick or --from")
     if args.from_json:
         result = json.loads(args.from_json.read_text())
     else:
         t0, rows, cache = time.perf_counter(), [], {}
         with tempfile.TemporaryDirectory() as tmp:
-            for kernel, case in QUICK if args.quick else FULL:
+            for kernel, case in select(QUICK if args.quick else FULL, args.only):
                 print(f"{kernel} {case}", flush=True)
                 rows += measure_case(kernel, case, tmp, cache)
         command = "python -m benchmarks.table" + (" --quick" if args.quick else "")
+        command += " --only " + " ".join(args.only) if args.only else ""
         result = {
             "command": command,
             "machine": machine(),

@@ -67,3 +67,14 @@ def test_from_json_prints_and_flags_a_mismatch(tmp_path, capsys):
     with pytest.raises(SystemExit, match="differs from its reference"):
         table.main(["--from", str(src)])
     assert "fp32 GEMM 0.50 s (2.00×)" in capsys.readouterr().out
+
+
+def test_only_selects_cases_by_every_text():
+    got = table.select(table.FULL, ["jaccard", "37778"])
+    assert [c["dim"] for _, c in got] == [2048, 512]
+    assert table.select(table.FULL, None) == table.FULL
+    assert [k for k, _ in table.select(table.FULL, ["VeRi-Wild test 10000"])] == ["eval"]
+    with pytest.raises(SystemExit, match="no case"):
+        table.select(table.FULL, ["nothing like this"])
+    with pytest.raises(SystemExit):
+        table.main(["--only", "jaccard", "--readme", "README.md"])
