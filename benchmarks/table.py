@@ -507,7 +507,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{kernel} {case}", flush=True)
                 rows += measure_case(kernel, case, tmp, cache)
         command = "python -m benchmarks.table" + (" --quick" if args.quick else "")
-        command += " --only " + " ".join(args.only) if args.only else ""
+        if args.only:
+            command += " --only " + " ".join(args.only)
         result = {
             "command": command,
             "machine": machine(),

@@ -296,13 +296,14 @@ def _mirror_blocks(
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
     data = np.empty(int(indptr[-1]), dtype=np.float32)
     fill = indptr[:-1].copy()  # next free slot of each row's lower part
+    blocks.reverse()  # placed from the first block on, each popped (released) from the end
     while blocks:
-        a, row_cnt, cj, d = blocks.pop(0)
+        a, row_cnt, cj, d = blocks.pop()
         b = a + row_cnt.size
         first = np.cumsum(row_cnt) - row_cnt
         rank = np.arange(cj.size, dtype=np.int64) - np.repeat(first, row_cnt)
         pos = np.repeat(indptr[a:b] + lo_cnt[a:b], row_cnt) + rank
-        if not np.array_equal(cj[first[row_cnt > 0]], np.arange(a, b)[row_cnt > 0]):
+        if (row_cnt < 1).any() or not np.array_equal(cj[first], np.arange(a, b)):
             raise AssertionError("internal error: the diagonal must open every upper row")
         indices[pos] = cj
         data[pos] = d
