@@ -375,6 +375,45 @@ def test_train_and_test_do_not_depend_on_n_val_ids():
     assert all(world["identities"][t["twin_of"]]["split"] == "val" for t in val_twins)
 
 
+def test_model_detail_changes_only_the_models_design():
+    """model_detail draws each model's own lights / grille / trim from a separate seed stream:
+    identities, cameras and proportions stay the same, images of a front and a rear view
+    change, and at 0 no model carries a design (the shared styles, as before the knob)."""
+    spec = dict(preset="tiny", n_models=6, n_train_ids=12, n_test_ids=4, n_val_ids=0)
+    plain, styled = build_world(spec), build_world(dict(spec, model_detail=1.0))
+    assert all("design" not in m for m in plain["models"])
+    assert plain["identities"] == styled["identities"]
+    assert plain["cameras"] == styled["cameras"]
+    for a, b in zip(plain["models"], styled["models"], strict=True):
+        b = dict(b)
+        design = b.pop("design")
+        assert a == b and design["detail"] == 1.0
+        assert design["tail_top"] < design["tail_low"] <= design["tail_top"] + 0.5
+    designs = [build_world(dict(spec, model_detail=1.0))["models"][i]["design"] for i in (0, 1)]
+    assert designs[0] != designs[1]  # every model its own design
+    vid = next(v for v, i in plain["identities"].items() if i["split"] == "train")
+    cam = sorted(plain["cameras"])[0]
+    rows = [
+        {
+            "name": f"{vid}_{cam}_{f}",
+            "vid": vid,
+            "camid": cam,
+            "pass": 0,
+            "frame": f,
+            "frame_in_pass": 0,
+            "yaw_deg": yaw,
+            "scale": 1.0,
+            "occluded": False,
+            "truncated": False,
+        }
+        for f, yaw in ((100, 4.0), (200, 184.0))
+    ]
+    for (_, x, _), (_, y, _) in zip(
+        render_rows(plain, rows), render_rows(styled, rows), strict=True
+    ):
+        assert x != y
+
+
 def test_plan_sizes_and_knobs():
     d = sample_dataset_plan({"preset": "default"})
     assert 3000 <= (d["split"] == "train").sum() <= 4500
@@ -566,6 +605,7 @@ def test_determinism_and_atomic_replace(tiny, tmp_path, monkeypatch):
         ("preset: tiny\nn_cameras: true\n", "n_cameras"),
         ("preset: tiny\ncue_scale: big\n", "cue_scale"),
         ("preset: tiny\ntwin_share: 1.5\n", "twin_share"),
+        ("preset: tiny\nmodel_detail: 2\n", "model_detail"),
         ("preset: tiny\nimage_size: [64]\n", "image_size"),
         ("preset: tiny\nimage_size: [8, 64]\n", "image_size"),
         ("preset: tiny\nframes: [6, 4]\n", "frames"),

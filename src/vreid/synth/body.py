@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .mesh import Mesh, bilinear, box, disc_y, face, overlay, prism, rect_x, rect_y, side_quad
-from .palette import DARK, GLASS, HEAD, RIM_PLAIN, RIMS, TAIL, TYRE
+from .palette import CHROME, DARK, GLASS, HEAD, RIM_PLAIN, RIMS, TAIL, TYRE
 from .presets import TYPE_NAMES
 
 __all__ = [
@@ -239,10 +239,28 @@ def side_windows(sh: Shell) -> None:
                 overlay(g, sf, bilinear(q, s0, s1, 0.1, 0.86), GLASS, "glass")
 
 
+def _styled(sh: Shell, key: str, shared: float) -> float:
+    """A shared-style value moved ``detail`` of the way to the model's own design (knob
+    ``model_detail``; without a design, the shared value itself)."""
+    design = sh.model.get("design")
+    if design is None:
+        return shared
+    return shared + design["detail"] * (design[key] - shared)
+
+
+def _trim_color(sh: Shell, key: str) -> np.ndarray:
+    """The colour of the grille / bumper strips: dark, or with the model's design (when
+    ``model_detail`` >= 0.5) dark, chrome or the body colour."""
+    design = sh.model.get("design")
+    if design is None or design["detail"] < 0.5:
+        return DARK
+    return (DARK, CHROME, sh.paint * 0.8)[design[key]]
+
+
 def headlight_height(sh: Shell) -> float:
-    """Height of the headlights (m), by the model's headlight style."""
+    """Height of the headlights (m), by the model's headlight style (and design)."""
     fz0, fz1 = sh.front_z
-    return _HEADLIGHT_H[sh.model["headlight"]] * (fz1 - fz0)
+    return _styled(sh, "head_h", _HEADLIGHT_H[sh.model["headlight"]]) * (fz1 - fz0)
 
 
 def front_details(sh: Shell) -> None:
@@ -253,13 +271,22 @@ def front_details(sh: Shell) -> None:
     fz0, fz1 = sh.front_z
     fh = fz1 - fz0
     fx = model["L"] / 2
-    gw = _GRILLE_W[model["grille"]] * W
-    overlay(g, ff, rect_x(fx, -gw, gw, fz1 - 0.58 * fh, fz1 - 0.08 * fh), DARK)
-    overlay(g, ff, rect_x(fx, -0.36 * W, 0.36 * W, fz0 + 0.03 * fh, fz0 + 0.11 * fh), DARK)
+    gw = _styled(sh, "grille_w", _GRILLE_W[model["grille"]]) * W
+    g_low = _styled(sh, "grille_low", 0.58)
+    overlay(
+        g,
+        ff,
+        rect_x(fx, -gw, gw, fz1 - g_low * fh, fz1 - 0.08 * fh),
+        _trim_color(sh, "grille_color"),
+    )
+    bumper = _trim_color(sh, "bumper_color")
+    overlay(g, ff, rect_x(fx, -0.36 * W, 0.36 * W, fz0 + 0.03 * fh, fz0 + 0.11 * fh), bumper)
     hl_h = headlight_height(sh)
+    hl_in, hl_top = _styled(sh, "head_inner", 0.25), _styled(sh, "head_top", 0.06)
     for sgn in (1.0, -1.0):
-        y0, y1 = sorted((sgn * 0.25 * W, sgn * 0.47 * W))
-        overlay(g, ff, rect_x(fx, y0, y1, fz1 - 0.06 * fh - hl_h, fz1 - 0.06 * fh), HEAD, "head")
+        y0, y1 = sorted((sgn * hl_in * W, sgn * 0.47 * W))
+        top = fz1 - hl_top * fh
+        overlay(g, ff, rect_x(fx, y0, y1, top - hl_h, top), HEAD, "head")
         y0, y1 = sorted((sgn * 0.33 * W, sgn * 0.43 * W))
         overlay(g, ff, rect_x(fx, y0, y1, fz0 + 0.12 * fh, fz0 + 0.22 * fh), HEAD * 0.8)
         y0, y1 = sorted((sgn * (hw - 0.38), sgn * (hw - 0.08)))
@@ -274,12 +301,15 @@ def rear_details(sh: Shell) -> None:
     rz0, rz1 = sh.rear_z
     rh = rz1 - rz0
     rx = -model["L"] / 2
-    overlay(g, rf, rect_x(rx, -0.4 * W, 0.4 * W, rz0 + 0.02 * rh, rz0 + 0.12 * rh), DARK)
+    bumper = _trim_color(sh, "bumper_color")
+    overlay(g, rf, rect_x(rx, -0.4 * W, 0.4 * W, rz0 + 0.02 * rh, rz0 + 0.12 * rh), bumper)
     if model["headlight"] == 2:  # a light bar across the rear
         overlay(g, rf, rect_x(rx, -0.3 * W, 0.3 * W, rz1 - 0.3 * rh, rz1 - 0.2 * rh), TAIL * 0.8)
+    t_in, t_top = _styled(sh, "tail_inner", 0.27), _styled(sh, "tail_top", 0.06)
+    t_low = _styled(sh, "tail_low", 0.5)
     for sgn in (1.0, -1.0):
-        y0, y1 = sorted((sgn * 0.27 * W, sgn * 0.48 * W))
-        overlay(g, rf, rect_x(rx, y0, y1, rz1 - 0.5 * rh, rz1 - 0.06 * rh), TAIL, "tail")
+        y0, y1 = sorted((sgn * t_in * W, sgn * 0.48 * W))
+        overlay(g, rf, rect_x(rx, y0, y1, rz1 - t_low * rh, rz1 - t_top * rh), TAIL, "tail")
         y0, y1 = sorted((sgn * (hw - 0.38), sgn * (hw - 0.08)))
         overlay(g, rf, rect_x(rx, y0, y1, 0.0, rz0 + 0.04), TYRE)
 
@@ -308,6 +338,16 @@ def wheels_and_doors(sh: Shell, rim: dict[str, Any] | None) -> None:
             paint = sh.paint
             overlay(g, sf, rect_y(y, xm - 0.95, xm - 0.92, clr + 0.1, belt - 0.05), paint * 0.55)
             overlay(g, sf, rect_y(y, xm - 0.25, xm - 0.02, belt - 0.02, belt + 0.14), paint * 0.8)
+        design = model.get("design")
+        if design is not None and design["trim_draw"] < design["detail"] / 2:
+            # the model's side trim: a dark or chrome strip along the lower body
+            x0, x1 = sh.side_x
+            z = clr + design["trim_z"] * (sh.belt - clr)
+            col = (DARK, CHROME)[design["trim_color"]]
+            overlay(g, face(sh.body, side), rect_y(sgn * hw, x0, x1, z - 0.035, z + 0.035), col)
+    design = model.get("design")
+    if design is not None and design["roof_draw"] < design["detail"] / 4:
+        overlay(g, sh.roof, sh.roof["pts"], DARK)  # the model's black roof
 
 
 def pickup_bed(sh: Shell) -> None:

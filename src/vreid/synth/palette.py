@@ -62,6 +62,8 @@ TYRE = np.array([26.0, 26.0, 28.0])
 #: grilles, bumper strips, chassis, rim hubs
 DARK = np.array([34.0, 34.0, 37.0])
 HEAD = np.array([214.0, 216.0, 210.0])
+#: chrome grilles, bumper strips and side trims of a model's own design (knob model_detail)
+CHROME = np.array([196.0, 200.0, 206.0])
 TAIL = np.array([178.0, 22.0, 28.0])
 #: rims of the ``rims`` cue: gold, black, white, bright
 RIMS = (

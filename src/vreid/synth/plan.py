@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # Purpose tags of the seed streams.
-_S_MODEL, _S_CAMS, _S_CAM, _S_ID, _S_TRACK, _S_IDCAMS = 5, 11, 12, 21, 31, 32
+_S_MODEL, _S_DESIGN, _S_CAMS, _S_CAM, _S_ID, _S_TRACK, _S_IDCAMS = 5, 6, 11, 12, 21, 31, 32
 
 #: Optional per-identity cues (each attached to one face / part of the car).
 CUE_POOL: tuple[str, ...] = (
@@ -148,6 +148,34 @@ def _make_model(seed: int, index: int, type_idx: int) -> dict[str, Any]:
     )
     model["H"] = max(model["H"], model["belt"] + 0.35)
     return model
+
+
+def _model_design(seed: int, index: int, detail: float) -> dict[str, Any]:
+    """A model's own front, rear and side design (knob ``model_detail``), from its own seed
+    stream so that the other draws do not move. :mod:`vreid.synth.body` moves each shared-style
+    value ``detail`` of the way towards the design's; the side trim appears on models whose
+    ``trim_draw`` is below ``detail / 2``, a black roof on those whose ``roof_draw`` is below
+    ``detail / 4``."""
+    rng = _rng(seed, _S_DESIGN, index)
+    design = dict(
+        detail=float(detail),
+        head_inner=float(rng.uniform(0.14, 0.34)),  # headlight inner edge (share of width)
+        head_h=float(rng.uniform(0.12, 0.42)),  # headlight height (share of the front face)
+        head_top=float(rng.uniform(0.03, 0.22)),  # gap above the headlights (share)
+        grille_w=float(rng.uniform(0.1, 0.36)),  # grille half width (share of width)
+        grille_low=float(rng.uniform(0.32, 0.8)),  # grille bottom below the face top (share)
+        grille_color=int(rng.integers(0, 3)),  # dark, chrome, body colour
+        bumper_color=int(rng.integers(0, 3)),  # dark, chrome, body colour
+        tail_inner=float(rng.uniform(0.1, 0.36)),  # tail light inner edge (share of width)
+        tail_top=float(rng.uniform(0.04, 0.3)),  # gap above the tail lights (share)
+        tail_low=float(rng.uniform(0.16, 0.5)),  # tail light height, then its bottom (below)
+        trim_draw=float(rng.random()),
+        trim_z=float(rng.uniform(0.25, 0.75)),  # side trim height (share of clearance..belt)
+        trim_color=int(rng.integers(0, 2)),  # dark, chrome
+        roof_draw=float(rng.random()),
+    )
+    design["tail_low"] += design["tail_top"]  # bottom of the tail lights below the face top
+    return design
 
 
 # --------------------------------------------------------------------------------------------
@@ -472,6 +500,9 @@ def build_world(spec: dict[str, Any]) -> dict[str, Any]:
     spec = resolve_spec(spec)
     types = _allocate_models(spec["n_models"])
     models = [_make_model(spec["seed"], i, t) for i, t in enumerate(types)]
+    if spec["model_detail"] > 0:
+        for m in models:
+            m["design"] = _model_design(spec["seed"], m["index"], spec["model_detail"])
     identities = _identities(spec, models)
     cameras = _cameras(spec)
     return {"spec": spec, "models": models, "identities": identities, "cameras": cameras}

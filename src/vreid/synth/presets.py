@@ -94,6 +94,7 @@ _BASE: dict[str, Any] = {
     "n_models": 48,
     "n_cues": 5,
     "cue_scale": 1.6,
+    "model_detail": 0.0,
     "twin_share": 0.1,
     "view_balance": 0.0,
     "camera_style": 0.6,
@@ -179,6 +180,12 @@ KNOBS: dict[str, tuple[str, tuple[float, float] | None, str]] = {
     "n_models": (_INT, (1, 64), "an integer in 1..64 (shared vehicle models)"),
     "n_cues": (_INT, (0, 7), "an integer in 0..7 (optional cues per identity)"),
     "cue_scale": (_FLOAT, (0.0, 3.0), "a number in 0..3 (cue size multiplier)"),
+    "model_detail": (
+        _FLOAT,
+        (0.0, 1.0),
+        "a number in 0..1 (0 = the models' lights, grille and bumpers follow 3 shared styles; "
+        "1 = each model has its own front, rear and side-trim design)",
+    ),
     "twin_share": (_FLOAT, (0.0, 1.0), "a number in 0..1 (share of near-twin identities)"),
     "view_balance": (_FLOAT, (0.0, 1.0), "a number in 0..1 (0 = VeRi-like skew, 1 = uniform)"),
     "camera_style": (_FLOAT, (0.0, 2.0), "a number in 0..2 (camera domain-gap strength)"),
