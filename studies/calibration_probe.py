@@ -125,6 +125,7 @@ def sup(a):
     params["model"]["pretrained"] = a.init
     params["model"]["height"] = a.h
     params["model"]["width"] = a.w
+    params["model"]["last_stride"] = a.last_stride
     if a.root:
         from vreid.data.readers import read_dataset
 
@@ -243,5 +244,6 @@ ap.add_argument("--pk", type=int, default=1)
 ap.add_argument("--every", type=int, default=4)
 ap.add_argument("--ids", type=int, default=0)
 ap.add_argument("--root", default="")
+ap.add_argument("--last-stride", type=int, default=2, choices=(1, 2))
 a = ap.parse_args()
 {"pretrain": pretrain, "sup": sup, "attr": attr}[a.cmd](a)
