@@ -375,6 +375,22 @@ def test_train_and_test_do_not_depend_on_n_val_ids():
     assert all(world["identities"][t["twin_of"]]["split"] == "val" for t in val_twins)
 
 
+def _plan_row(v, c, yaw, frame, pas, j=0):
+    """A plan row of vehicle ``v`` at camera ``c`` (unoccluded, untruncated, scale 1)."""
+    return {
+        "name": f"{v}_{c}_{frame}",
+        "vid": v,
+        "camid": c,
+        "pass": pas,
+        "frame": frame,
+        "frame_in_pass": j,
+        "yaw_deg": yaw,
+        "scale": 1.0,
+        "occluded": False,
+        "truncated": False,
+    }
+
+
 def test_model_detail_changes_only_the_models_design():
     """model_detail draws each model's own lights / grille / trim from a separate seed stream:
     identities, cameras and proportions stay the same, images of a front and a rear view
@@ -393,21 +409,7 @@ def test_model_detail_changes_only_the_models_design():
     assert designs[0] != designs[1]  # every model its own design
     vid = next(v for v, i in plain["identities"].items() if i["split"] == "train")
     cam = sorted(plain["cameras"])[0]
-    rows = [
-        {
-            "name": f"{vid}_{cam}_{f}",
-            "vid": vid,
-            "camid": cam,
-            "pass": 0,
-            "frame": f,
-            "frame_in_pass": 0,
-            "yaw_deg": yaw,
-            "scale": 1.0,
-            "occluded": False,
-            "truncated": False,
-        }
-        for f, yaw in ((100, 4.0), (200, 184.0))
-    ]
+    rows = [_plan_row(vid, cam, yaw, f, 0) for f, yaw in ((100, 4.0), (200, 184.0))]
     for (_, x, _), (_, y, _) in zip(
         render_rows(plain, rows), render_rows(styled, rows), strict=True
     ):
@@ -487,28 +489,14 @@ def test_similarity_dilemma(knobs, min_ratio):
     assert len(pairs) >= 30
     cams = sorted(world["cameras"])
 
-    def row(v, c, yaw, frame, pas, j=0):
-        return {
-            "name": f"{v}_{c}_{frame}",
-            "vid": v,
-            "camid": c,
-            "pass": pas,
-            "frame": frame,
-            "frame_in_pass": j,
-            "yaw_deg": yaw,
-            "scale": 1.0,
-            "occluded": False,
-            "truncated": False,
-        }
-
     cross, dil, same = [], [], []
     for k, (a, b) in enumerate(pairs):
         c = cams[k % len(cams)]
         rows = [
-            row(a, c, 4.0, 100, 0),  # a, front
-            row(a, c, 184.0, 900, 1),  # a, rear (another pass)
-            row(b, c, 4.0, 300, 0),  # b (same model + colour), front
-            row(a, c, 5.5, 105, 0, 1),  # a, front, next frame of the same pass
+            _plan_row(a, c, 4.0, 100, 0),  # a, front
+            _plan_row(a, c, 184.0, 900, 1),  # a, rear (another pass)
+            _plan_row(b, c, 4.0, 300, 0),  # b (same model + colour), front
+            _plan_row(a, c, 5.5, 105, 0, 1),  # a, front, next frame of the same pass
         ]
         d = [_thumb(x[1]) for x in render_rows(world, rows)]
         cross.append(np.linalg.norm(d[0] - d[1]))

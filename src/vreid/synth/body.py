@@ -316,8 +316,10 @@ def rear_details(sh: Shell) -> None:
 
 def wheels_and_doors(sh: Shell, rim: dict[str, Any] | None) -> None:
     """Wheels (tyre, rim - coloured by the ``rims`` cue - and hub when it has spokes) on both
-    sides; on cars also a door line and a mirror."""
+    sides; on cars also a door line and a mirror; with the model's design (``model_detail``)
+    its side trim and black roof."""
     g, model = sh.g, sh.model
+    design = model.get("design")
     L, hw, r = model["L"], model["W"] / 2, model["r"]
     clr, belt = model["clr"], model["belt"]
     rim_col = RIMS[rim["color"]] if rim else RIM_PLAIN
@@ -338,14 +340,12 @@ def wheels_and_doors(sh: Shell, rim: dict[str, Any] | None) -> None:
             paint = sh.paint
             overlay(g, sf, rect_y(y, xm - 0.95, xm - 0.92, clr + 0.1, belt - 0.05), paint * 0.55)
             overlay(g, sf, rect_y(y, xm - 0.25, xm - 0.02, belt - 0.02, belt + 0.14), paint * 0.8)
-        design = model.get("design")
         if design is not None and design["trim_draw"] < design["detail"] / 2:
             # the model's side trim: a dark or chrome strip along the lower body
             x0, x1 = sh.side_x
             z = clr + design["trim_z"] * (sh.belt - clr)
             col = (DARK, CHROME)[design["trim_color"]]
             overlay(g, face(sh.body, side), rect_y(sgn * hw, x0, x1, z - 0.035, z + 0.035), col)
-    design = model.get("design")
     if design is not None and design["roof_draw"] < design["detail"] / 4:
         overlay(g, sh.roof, sh.roof["pts"], DARK)  # the model's black roof
 
