@@ -12,7 +12,10 @@ this file. Commands (each prints validation mAP, with test beside it for informa
 ``pretrain``: attribute pretraining with a one-cycle schedule (the `pretrain` stage's task);
 ``attr``: its attribute accuracy on a generated set's validation images; ``sup``: the
 supervised recipe (identity cross-entropy with label smoothing + batch-hard triplet + BN neck,
-16 x 4 identity-balanced batches) from ``--init`` (``none`` = random weights).
+16 x 4 identity-balanced batches) from ``--init`` (``none`` = random weights). Diagnostics of
+``sup`` (README "What limits the supervised bound"): ``--id-share 0.5`` learns a seeded half of
+the train identities, ``--image-share 0.5`` a seeded half of each identity's images,
+``--train-splits train,query,gallery`` also the test identities (an oracle ceiling).
 """
 
 import argparse
@@ -138,6 +141,20 @@ def sup(a):
     device = device_and_seed(params)
     source = image_source(df, params)
     rows = train_rows(df)
+    if a.train_splits != "train":  # diagnostic: also learn the listed evaluation splits' ids
+        rows = np.flatnonzero(df["split"].isin(a.train_splits.split(",")).to_numpy())
+    if a.id_share < 1:  # diagnostic: learn only a seeded share of the training identities
+        ids = np.unique(df["vid"].to_numpy()[rows])
+        keep = np.random.default_rng(0).permutation(ids)[: round(a.id_share * len(ids))]
+        rows = rows[np.isin(df["vid"].to_numpy()[rows], keep)]
+    if a.image_share < 1:  # diagnostic: keep a seeded share of each identity's images (>= 2)
+        rng = np.random.default_rng(0)
+        vids = df["vid"].to_numpy()[rows]
+        keep = [
+            rng.permutation(rows[vids == v])[: max(2, round(a.image_share * (vids == v).sum()))]
+            for v in np.unique(vids)
+        ]
+        rows = np.sort(np.concatenate(keep))
     _, targets = np.unique(df["vid"].to_numpy()[rows], return_inverse=True)
     model = build_model(params, num_classes=int(targets.max()) + 1)
     print("init", evaluate(model, df, params, source, device), flush=True)
@@ -245,5 +262,8 @@ ap.add_argument("--every", type=int, default=4)
 ap.add_argument("--ids", type=int, default=0)
 ap.add_argument("--root", default="")
 ap.add_argument("--last-stride", type=int, default=2, choices=(1, 2))
+ap.add_argument("--train-splits", default="train")  # e.g. train,query,gallery (oracle)
+ap.add_argument("--id-share", type=float, default=1.0)
+ap.add_argument("--image-share", type=float, default=1.0)
 a = ap.parse_args()
 {"pretrain": pretrain, "sup": sup, "attr": attr}[a.cmd](a)
