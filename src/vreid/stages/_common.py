@@ -21,6 +21,7 @@ from ..learn import distributed as ddp
 from ..learn.backbone import ReidNet, load_state
 from ..learn.images import AugmentConfig, ImageSource
 from ..learn.loop import Setup, TrainingDiverged, seed_everything
+from ..reproducibility import open_bfloat16_units
 
 ART = Path("artifacts")
 POOL = Path("data/pretrain_pool")
@@ -57,7 +58,10 @@ def start(stage: str) -> dict[str, Any]:
     except params_mod.ParamsError as exc:
         sys.exit(f"[{stage}] {exc}")
     if stage in LEARNING_STAGES:
-        ddp.launch(stage, params["train"]["processes"])
+        t = params["train"]
+        if t["amp"] and resolve_device(t["device"]).type == "cpu" and open_bfloat16_units():
+            log.info("[%s] train.amp on the CPU: oneDNN may use its bfloat16 units", stage)
+        ddp.launch(stage, t["processes"])
     if ddp.under_torchrun() and os.environ["RANK"] != "0":
         log.setLevel(logging.WARNING)
     log.info("[%s] start", stage)
