@@ -14,13 +14,10 @@ epochs, optimiser and seed — with the labels chosen here, and prints validatio
 import argparse
 
 import numpy as np
-import torch
 
 from vreid import params as P
 from vreid.cluster import tau_from_ti
-from vreid.learn.loop import Recipe, extract_features, train
-from vreid.learn.memory import CameraTrackletMemory, ClusterMemory
-from vreid.learn.objectives import make_objective
+from vreid.learn.loop import extract_features
 from vreid.stages._common import (
     RECOGNIZE_DIR,
     device_and_seed,
@@ -30,10 +27,9 @@ from vreid.stages._common import (
     read_tracklets,
     read_view_predictions,
     retrieval_by_split,
-    train_setup,
     views_for_eval,
 )
-from vreid.stages.cluster import cluster_config, pseudo_labels
+from vreid.stages.cluster import cluster_config, pseudo_labels, train_round
 
 
 def main() -> None:
@@ -41,7 +37,6 @@ def main() -> None:
     ap.add_argument("--labels", choices=("pseudo", "truth"), required=True)
     a = ap.parse_args()
     params = P.load("params.yaml")
-    c, t = params["cluster"], params["train"]
     df = read_manifest()
     rows, cams, tracklets = read_tracklets(df)
     device = device_and_seed(params)
@@ -55,34 +50,20 @@ def main() -> None:
         tau = tau_from_ti(feats[rows], views, params["ti"])
         sample = np.arange(len(rows))
         labels = pseudo_labels(feats[rows], views, truth, tau, cluster_config(params), 1, sample)[0]
-    f_t = torch.from_numpy(feats[rows].copy()).to(device)
-    clusters = ClusterMemory.from_labels(f_t, torch.from_numpy(labels).to(device)).to(device)
-    ctam = None
-    if c["method"] == "combined":
-        ctam = CameraTrackletMemory(
-            f_t, torch.from_numpy(cams.copy()), torch.from_numpy(tracklets.copy())
-        ).to(device)
-    obj = make_objective("cluster", params, clusters=clusters, ctam=ctam)
-
-    def step(x, idx, epoch):
-        z, _ = model(x)
-        loss, parts = obj.loss(z, None, idx, epoch)
-        return loss, parts, (obj.post, z, idx)
-
     source = image_source(df, params)
-    _, ckpt = train(
-        "round 1",
+    run = ("rounds_oracle", a.labels)
+    train_round(
         model,
         source,
         rows,
-        step,
-        Recipe.of(c, epochs="epochs_per_round"),
-        train_setup(params, device, "rounds_oracle"),
-        seed=t["seed"] + 1,
-        run=("rounds_oracle", a.labels),
-        extra=obj.memories(),
-    )
-    ckpt.clear()
+        feats[rows],
+        labels,
+        (cams, tracklets),
+        params,
+        1,
+        run,
+        stage="rounds_oracle",
+    ).clear()
     scores = retrieval_by_split(
         df, extract_features(model, source, device), params, views_for_eval(df), device
     )

@@ -15,10 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import inference
 from .io import InputError
 from .params import load as load_params
+
+if TYPE_CHECKING:
+    from . import inference
 
 DEFAULT_MODEL = "artifacts/cluster/model.pt"
 
@@ -125,6 +128,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("vreid index: give gallery images/folders or --features")
     if args.command in ("embed", "search") and not args.images:
         sys.exit(f"vreid {args.command}: give images or folders")
+    # Imported once the arguments are valid: torch and torchvision take seconds to load,
+    # `--help` and a usage error should not wait for them.
+    global inference
+    from . import inference
+
     try:
         args.run(args)
     except (InputError, FileNotFoundError) as exc:

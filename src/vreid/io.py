@@ -29,6 +29,11 @@ class InputError(ValueError):
     Stages print it as one line and exit non-zero (:func:`vreid.stages._common.run`)."""
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the stage, epoch and step. Raised by
+    :func:`vreid.learn.loop.train`; stages print it as one line, as :class:`InputError`."""
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

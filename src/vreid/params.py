@@ -15,12 +15,17 @@ from typing import Any
 
 import yaml
 
-from .cluster.progressive import KNN_PRECISIONS, NOISE_MODES
+from .choices import (
+    ARCHS,
+    CLUSTER_METHODS,
+    KNN_PRECISIONS,
+    NOISE_MODES,
+    OPTIMIZERS,
+    RECOGNITION_LOSSES,
+    SCHEDULES,
+)
 from .data.readers import DATASET_NAMES
 from .io import InputError
-from .learn.backbone import ARCHS
-from .learn.loop import OPTIMIZERS, SCHEDULES
-from .learn.objectives import CLUSTER_METHODS, RECOGNITION_LOSSES
 from .tracklets import TRACKLET_MODES
 
 

@@ -32,7 +32,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import DBSCAN
 
 from ..checks import require_int
 from .knn import check_features, check_knn, knn_search
@@ -487,5 +486,7 @@ def dbscan_sparse(dist: sp.spmatrix, eps: float, min_samples: int) -> np.ndarray
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
     radius = sp.csr_matrix((data[order], cols[order], indptr), shape=(n, n))
+    from sklearn.cluster import DBSCAN  # here: scikit-learn takes a second to import
+
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(radius)
     return labels.astype(np.int64)

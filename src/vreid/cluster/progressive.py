@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..checks import require_int
+from ..choices import KNN_PRECISIONS, NOISE_MODES
 from .jaccard import dbscan_sparse, jaccard_distance
 from .knn import check_features, knn_search, range_search
 from .knn_bf16 import knn_search_bf16
@@ -17,9 +18,6 @@ from .noise_selection import noise_selection_with_stats
 from .tau import _check_views
 
 __all__ = ["ClusterConfig", "cluster_round", "first_period"]
-
-NOISE_MODES = ("singleton", "drop")
-KNN_PRECISIONS = ("fp32", "bf16")
 
 
 def _int_at_least(value: Any, lo: int, name: str) -> None:

@@ -11,9 +11,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from ..choices import ARCHS
 from ..io import InputError, load_weights
-
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 
 
 class ReidNet(nn.Module):

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..io import InputError, load_weights, save_torch
+from ..io import InputError, TrainingDiverged, load_weights, save_torch
 from . import distributed as ddp
 from .images import AugmentConfig, ImageSource, augment, normalize
 
@@ -46,11 +46,6 @@ def seed_everything(seed: int, threads: int) -> None:
     np.random.seed(seed)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-#: The choices of every ``<stage>.optimizer`` and ``<stage>.schedule`` param.
-OPTIMIZERS = ("sgd", "adam")
-SCHEDULES = ("cosine", "step", "constant")
 
 
 def build_optimizer(params: Any, name: str, lr: float) -> torch.optim.Optimizer:
@@ -116,10 +111,6 @@ class Checkpoints:
     def clear(self) -> None:
         if ddp.is_main():
             self.path.unlink(missing_ok=True)
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names the stage, epoch and step."""
 
 
 #: ``(update, z, idx)``: after the optimiser step the loop calls ``update(z, idx)`` under

@@ -9,7 +9,7 @@ An objective is built once, by name, from the validated params and the memories 
 
 ``slots`` are positions in the train split (0..N_train-1), i.e. memory slot indices.
 :data:`OBJECTIVES` is the registry (name -> builder); ``recognize.loss`` chooses among
-:data:`RECOGNITION_LOSSES`, the clustering rounds use ``cluster``.
+:data:`vreid.choices.RECOGNITION_LOSSES`, the clustering rounds use ``cluster``.
 """
 
 from __future__ import annotations
@@ -211,11 +211,6 @@ OBJECTIVES: dict[str, Callable[..., Objective]] = {
     "supervised": _supervised,
     "cluster": _cluster,
 }
-#: The choices of ``recognize.loss`` (``params.py`` validates against this).
-RECOGNITION_LOSSES = ("ctacl", "ctacl_noda", "vapc", "sscl", "supervised")
-#: The choices of ``cluster.method``: the rounds' objective with the CTACL terms (combined),
-#: without them (vapc), or no rounds at all (ctacl: the recognition model is final).
-CLUSTER_METHODS = ("combined", "vapc", "ctacl")
 #: What each objective needs besides params (the stage builds these and passes them in).
 NEEDS = {
     "ctacl": ("ctam",),

@@ -1,4 +1,8 @@
-"""Shared plumbing of the stage scripts: file locations, params, manifest I/O, models."""
+"""Shared plumbing of the stage scripts: file locations, params, manifest I/O, models.
+
+The data stages (``synthesize``, ``prepare``, ``tracklets``) never touch torch: the helpers of
+the learning stages import it (and torchvision) when first called, so that a data stage or a
+params error starts in well under a second instead of ~3 s (README "Tests")."""
 
 from __future__ import annotations
 
@@ -7,21 +11,22 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .. import params as params_mod
-from ..checks import resolve_device
 from ..data._manifest import VIEW5_NAMES
-from ..io import InputError, atomic_path, setup_logging
-from ..learn import distributed as ddp
-from ..learn.backbone import ReidNet, load_state
-from ..learn.images import AugmentConfig, ImageSource
-from ..learn.loop import Setup, TrainingDiverged, seed_everything
+from ..io import InputError, TrainingDiverged, atomic_path, setup_logging
 from ..reproducibility import open_bfloat16_units
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..learn.backbone import ReidNet
+    from ..learn.images import AugmentConfig, ImageSource
+    from ..learn.loop import Setup
 
 ART = Path("artifacts")
 POOL = Path("data/pretrain_pool")
@@ -58,11 +63,14 @@ def start(stage: str) -> dict[str, Any]:
     except params_mod.ParamsError as exc:
         sys.exit(f"[{stage}] {exc}")
     if stage in LEARNING_STAGES:
+        from ..checks import resolve_device
+        from ..learn import distributed as ddp
+
         t = params["train"]
         if t["amp"] and resolve_device(t["device"]).type == "cpu" and open_bfloat16_units():
             log.info("[%s] train.amp on the CPU: oneDNN may use its bfloat16 units", stage)
         ddp.launch(stage, t["processes"])
-    if ddp.under_torchrun() and os.environ["RANK"] != "0":
+    if stage in LEARNING_STAGES and ddp.under_torchrun() and os.environ["RANK"] != "0":
         log.setLevel(logging.WARNING)
     log.info("[%s] start", stage)
     return params
@@ -96,6 +104,8 @@ def train_rows(df: pd.DataFrame) -> np.ndarray:
 
 
 def image_source(df: pd.DataFrame, params: dict[str, Any]) -> ImageSource:
+    from ..learn.images import ImageSource
+
     m, t = params["model"], params["train"]
     return ImageSource(
         df["path"].tolist(), m["height"], m["width"], workers=t["workers"], cache=t["cache_images"]
@@ -103,6 +113,8 @@ def image_source(df: pd.DataFrame, params: dict[str, Any]) -> ImageSource:
 
 
 def augment_config(params: dict[str, Any]) -> AugmentConfig:
+    from ..learn.images import AugmentConfig
+
     a = params["augment"]
     return AugmentConfig(a["flip"], a["pad_crop"], a["color_jitter"], a["random_erasing"])
 
@@ -110,6 +122,10 @@ def augment_config(params: dict[str, Any]) -> AugmentConfig:
 def device_and_seed(params: dict[str, Any]) -> torch.device:
     """The stage's device (this process's one under torchrun), after seeding and fixing the
     thread count (``train.threads`` shared by the processes of one machine)."""
+    from ..checks import resolve_device
+    from ..learn import distributed as ddp
+    from ..learn.loop import seed_everything
+
     t = params["train"]
     device, threads = ddp.init(resolve_device(t["device"]), t["batch_size"], t["threads"])
     seed_everything(t["seed"], threads)
@@ -118,11 +134,15 @@ def device_and_seed(params: dict[str, Any]) -> torch.device:
 
 def train_setup(params: dict[str, Any], device: torch.device, stage: str) -> Setup:
     """Device, batch size, augmentation and ``artifacts/checkpoints/<stage>`` of a stage."""
+    from ..learn.loop import Setup
+
     t = params["train"]
     return Setup(device, t["batch_size"], augment_config(params), CHECKPOINTS / stage, t["amp"])
 
 
 def build_model(params: dict[str, Any], num_classes: int = 0) -> ReidNet:
+    from ..learn.backbone import ReidNet
+
     m = params["model"]
     return ReidNet(m["arch"], m["last_stride"], num_classes=num_classes, pretrained=m["pretrained"])
 
@@ -135,6 +155,8 @@ def load_model(
 ) -> ReidNet:
     """A model written by an earlier stage (weights only; see :func:`vreid.io.load_weights`);
     ``fix`` says what to do when the file is missing, broken or of another architecture."""
+    from ..learn.backbone import load_state
+
     model = build_model({**params, "model": {**params["model"], "pretrained": "none"}}, num_classes)
     return load_state(model, path, f"model.arch = {params['model']['arch']}", fix)
 
@@ -184,6 +206,8 @@ def retrieval(
     per_query: bool = False,
 ) -> dict:
     """Query x gallery retrieval scores of ``feats`` (rows aligned with ``df``) on ``which``."""
+    import torch
+
     from ..eval import RetrievalSet, evaluate_retrieval
 
     q, g = query_gallery(df, which)

@@ -25,7 +25,8 @@ from ..cluster.sampling import assign_to_nearest_cluster, sample_per_view
 from ..eval import cluster_quality, merge_precision
 from ..io import save_npy, save_torch, write_csv, write_json
 from ..learn.distributed import broadcast_from_main, is_main
-from ..learn.loop import Recipe, extract_features, file_digest, train
+from ..learn.images import ImageSource
+from ..learn.loop import Checkpoints, Recipe, extract_features, file_digest, train
 from ..learn.memory import CameraTrackletMemory, ClusterMemory
 from ..learn.objectives import make_objective
 from ..resources import cluster_peak_bytes, require_fits
@@ -123,6 +124,54 @@ def pseudo_labels(feats, views, truth, tau, cfg, rnd, sample) -> tuple[np.ndarra
     return labels, stats, quality
 
 
+def train_round(
+    model: torch.nn.Module,
+    source: ImageSource,
+    rows: np.ndarray,
+    feats: np.ndarray,
+    labels: np.ndarray,
+    tracklets: tuple[np.ndarray, np.ndarray],
+    params: dict,
+    rnd: int,
+    run: tuple,
+    stage: str = "cluster",
+) -> Checkpoints:
+    """Algorithm 1, line 17: round ``rnd``'s training of ``model`` on the pseudo ``labels`` of
+    the train ``rows`` — a cluster memory initialised from their ``feats``, plus the CTACL
+    tracklet term and camera DA on ``tracklets`` = (camera ids, tracklet ids) when
+    ``cluster.method`` is ``combined`` — for ``cluster.epochs_per_round`` epochs, seeded by
+    ``train.seed + rnd``. Returns the round's checkpoints, which the caller clears once the
+    round's outputs are safe; ``run`` identifies the round in them."""
+    c = params["cluster"]
+    device = next(model.parameters()).device
+    f_t = torch.from_numpy(feats).to(device)
+    clusters = ClusterMemory.from_labels(f_t, torch.from_numpy(labels).to(device)).to(device)
+    ctam = None
+    if c["method"] == "combined":
+        cams, ids = (torch.from_numpy(a.copy()) for a in tracklets)  # writable copies
+        ctam = CameraTrackletMemory(f_t, cams, ids).to(device)
+    obj = make_objective("cluster", params, clusters=clusters, ctam=ctam)
+
+    def step(x, idx, epoch):
+        z, _ = model(x)
+        loss, parts = obj.loss(z, None, idx, epoch)
+        return loss, parts, (obj.post, z, idx)
+
+    _, ckpt = train(
+        f"round {rnd}",
+        model,
+        source,
+        rows if c["noise_mode"] != "drop" else rows[labels >= 0],
+        step,
+        Recipe.of(c, epochs="epochs_per_round"),
+        train_setup(params, device, stage),
+        seed=params["train"]["seed"] + rnd,
+        run=run,
+        extra=obj.memories(),
+    )
+    return ckpt
+
+
 def main() -> None:
     params = start("cluster")
     c, t = params["cluster"], params["train"]
@@ -166,31 +215,8 @@ def main() -> None:
         labels, stats, quality = broadcast_from_main(
             pseudo_labels, feats[rows], train_views, truth, tau, cfg, rnd, sample
         )
-        f_t = torch.from_numpy(feats[rows]).to(device)
-        clusters = ClusterMemory.from_labels(f_t, torch.from_numpy(labels).to(device)).to(device)
-        ctam = None
-        if c["method"] == "combined":
-            ctam = CameraTrackletMemory(
-                f_t, torch.from_numpy(cams), torch.from_numpy(tracklets)
-            ).to(device)
-        obj = make_objective("cluster", params, clusters=clusters, ctam=ctam)
-
-        def step(x, idx, epoch, obj=obj):
-            z, _ = model(x)
-            loss, parts = obj.loss(z, None, idx, epoch)
-            return loss, parts, (obj.post, z, idx)
-
-        _, ckpt = train(
-            f"round {rnd}",
-            model,
-            source,
-            rows if c["noise_mode"] != "drop" else rows[labels >= 0],
-            step,
-            Recipe.of(c, epochs="epochs_per_round"),
-            train_setup(params, device, "cluster"),
-            seed=t["seed"] + rnd,
-            run=(*run, rnd),
-            extra=obj.memories(),
+        ckpt = train_round(
+            model, source, rows, feats[rows], labels, (cams, tracklets), params, rnd, (*run, rnd)
         )
         feats = extract_features(model, source, device)
         scores = scores_now()

@@ -65,7 +65,7 @@ def main() -> None:
 
     if r["loss"] in ("ctacl", "ctacl_noda"):
         given["ctam"] = CameraTrackletMemory(
-            initial_memory(), torch.from_numpy(cams.copy()), torch.from_numpy(tracklets)
+            initial_memory(), torch.from_numpy(cams.copy()), torch.from_numpy(tracklets.copy())
         ).to(device)
     elif r["loss"] in ("vapc", "sscl"):
         given["instance"] = FeatureMemory(initial_memory()).to(device)

@@ -1,0 +1,44 @@
+"""Start-up cost: the data stages, the params schema and `vreid --help` load neither torch,
+torchvision nor scikit-learn (each takes ~1-3 s to import here, paid by every stage process
+DVC starts), and the learning stages load scikit-learn only in `cluster`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "torchvision", "sklearn")
+
+
+def _loaded_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    return set(out.split())
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["vreid.params", "vreid.stages.synthesize", "vreid.stages.prepare", "vreid.stages.tracklets"],
+)
+def test_light_modules_load_no_heavy_library(module):
+    loaded = _loaded_after(f"import {module}")
+    assert not loaded & set(HEAVY), f"{module} loads {sorted(loaded & set(HEAVY))}"
+
+
+def test_cli_help_loads_no_heavy_library():
+    code = (
+        "import contextlib, io\nfrom vreid import cli\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    cli.main(['embed', '--help'])"
+    )
+    loaded = _loaded_after(code)
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "viewpoint", "recognize", "evaluate"])
+def test_learning_stages_other_than_cluster_skip_sklearn(stage):
+    assert "sklearn" not in _loaded_after(f"import vreid.stages.{stage}")
