@@ -2,7 +2,7 @@
 
 The data stages (``synthesize``, ``prepare``, ``tracklets``) never touch torch: the helpers of
 the learning stages import it (and torchvision) when first called, so that a data stage or a
-params error starts in well under a second instead of ~3 s (README "Tests")."""
+params error starts in well under a second instead of ~4.5 s (README "Tests")."""
 
 from __future__ import annotations
 
