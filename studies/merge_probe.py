@@ -1,6 +1,7 @@
 """Cross-view merge precision of the first clustering round, for given train features.
 
-A diagnostic, not a pipeline stage (README, Results: "Why the merges join look-alikes"). It
+A diagnostic, not a pipeline stage (README, Results: "Why most cross-view merges join
+look-alikes"). It
 runs the `cluster` stage's first round — tau from ``ti``, first period (per predicted
 viewpoint: k-reciprocal Jaccard + DBSCAN + noise selection), second period (cross-view merge
 below tau) — with the current params on each features file given, and prints, per file and

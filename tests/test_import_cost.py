@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "torchvision", "sklearn")
+HEAVY = {"torch", "torchvision", "sklearn"}
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -26,7 +26,7 @@ def _loaded_after(code: str) -> set[str]:
 )
 def test_light_modules_load_no_heavy_library(module):
     loaded = _loaded_after(f"import {module}")
-    assert not loaded & set(HEAVY), f"{module} loads {sorted(loaded & set(HEAVY))}"
+    assert not loaded & HEAVY, f"{module} loads {sorted(loaded & HEAVY)}"
 
 
 def test_cli_help_loads_no_heavy_library():
@@ -36,7 +36,7 @@ def test_cli_help_loads_no_heavy_library():
         "    cli.main(['embed', '--help'])"
     )
     loaded = _loaded_after(code)
-    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)
 
 
 @pytest.mark.parametrize("stage", ["pretrain", "viewpoint", "recognize", "evaluate"])
