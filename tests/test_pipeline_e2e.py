@@ -7,6 +7,7 @@ Never runs DVC in the developer's checkout (DVC locks do not wait)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -67,6 +68,30 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
             f"{' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         )
     return proc.stdout + proc.stderr
+
+
+@contextlib.contextmanager
+def _outputs_put_back(repo: Path, env: dict[str, str], *stages: str):
+    """Run a block that overwrites ``stages``' outputs, then put the pipeline's own back: the
+    cached ones by ``dvc checkout``, the uncached metrics and plots (committed to git, so not
+    in DVC's cache) from their bytes before the block. Later tests then find the stages up to
+    date instead of re-running them."""
+    spec = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    uncached = [
+        repo / name
+        for stage in stages
+        for entry in spec[stage].get("outs", []) + spec[stage].get("metrics", [])
+        if isinstance(entry, dict)
+        for name, opts in entry.items()
+        if opts.get("cache") is False and (repo / name).is_file()
+    ]
+    saved = {path: path.read_bytes() for path in uncached}
+    try:
+        yield
+    finally:
+        for path, data in saved.items():
+            path.write_bytes(data)
+        _run([sys.executable, "-m", "dvc", "checkout", "-f", *stages], repo, env)
 
 
 @pytest.fixture(scope="module")
@@ -203,14 +228,13 @@ def test_ctacl_never_reads_train_identities(tiny_repo):
     relabel = dict(zip(ids, rng.permutation(ids), strict=True))
     assert any(a != b for a, b in relabel.items())
     df.loc[train, "vid"] = df.loc[train, "vid"].map(relabel)
-    df.to_csv(manifest, index=False, lineterminator="\n")
-    for stage in ("tracklets", "recognize"):
-        _run([sys.executable, "-m", f"vreid.stages.{stage}"], repo, env)
-    after = {name: path.read_bytes() for name, path in watched.items()}
+    with _outputs_put_back(repo, env, "prepare", "tracklets", "recognize"):
+        df.to_csv(manifest, index=False, lineterminator="\n")
+        for stage in ("tracklets", "recognize"):
+            _run([sys.executable, "-m", f"vreid.stages.{stage}"], repo, env)
+        after = {name: path.read_bytes() for name, path in watched.items()}
     for name in before:
         assert after[name] == before[name], f"{name} changed when train ids were relabelled"
-    # Put back the outputs this test overwrote (only those: later stages may not be cached).
-    _run(dvc + ["checkout", "-f", "prepare", "tracklets", "recognize"], repo, env)
 
 
 def test_viewpoint_learns_tiny_above_chance(tiny_repo):
@@ -225,12 +249,13 @@ def test_viewpoint_learns_tiny_above_chance(tiny_repo):
     # The learner itself, from random weights: the tiny pool's one-epoch encoder is not the
     # point here (the pipeline test above runs the pretrained path).
     params["model"]["pretrained"] = "none"
-    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        _run([sys.executable, "-m", "vreid.stages.viewpoint"], repo, env)
-    finally:
-        params_file.write_text(original)
-    vp = json.loads((repo / "metrics" / "viewpoint.json").read_text())
+    with _outputs_put_back(repo, env, "viewpoint"):
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        try:
+            _run([sys.executable, "-m", "vreid.stages.viewpoint"], repo, env)
+        finally:
+            params_file.write_text(original)
+        vp = json.loads((repo / "metrics" / "viewpoint.json").read_text())
     df = pd.read_csv(repo / "artifacts" / "prepare" / "manifest.csv", keep_default_na=False)
     test = df[df["split"].isin(["query", "gallery"])].drop_duplicates("key")
     majority = float(test["view5"].value_counts(normalize=True).max())
@@ -260,13 +285,18 @@ def _results(repo: Path) -> dict[str, object]:
 
 
 def test_tiny_pipeline_twice_gives_identical_metrics(tiny_repo):
-    """Determinism: a forced second run of every stage reproduces every metric, plot table
-    and the recognition features bit for bit (same machine, same threads, CPU)."""
+    """Determinism: a forced second run of every stage from `pretrain` on (every stage that
+    learns or scores) reproduces every metric, plot table and the recognition features bit
+    for bit (same machine, same threads, CPU)."""
     repo, env = tiny_repo
     dvc = [sys.executable, "-m", "dvc"]
     _run(dvc + ["repro"], repo, env)
     first = _results(repo)
-    _run(dvc + ["repro", "-f"], repo, env)
+    # Every stage that learns or scores, forced; the data stages' determinism is checked by
+    # test_repro_tiny_end_to_end (forced re-runs leave git clean).
+    log = _run(dvc + ["repro", "-f", "--downstream", "pretrain"], repo, env)
+    for stage in ("pretrain", "viewpoint", "recognize", "cluster", "evaluate"):
+        assert f"Running stage '{stage}'" in log, log[-3000:]
     second = _results(repo)
     assert sorted(first) == sorted(second)
     for name in first:
@@ -328,11 +358,13 @@ def test_viewpoint_borrowed_for_a_dataset_without_view_labels(tiny_repo):
     manifest = repo / "artifacts" / "prepare" / "manifest.csv"
     df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
     df["view5"], df["view8"] = "", ""  # a dataset without viewpoint labels
-    df.to_csv(manifest, index=False, lineterminator="\n")
     params_file = repo / "params.yaml"
     original = params_file.read_text()
     stage = [sys.executable, "-m", "vreid.stages.viewpoint"]
-    try:
+    with _outputs_put_back(repo, env, "prepare", "viewpoint"), contextlib.ExitStack() as undo:
+        undo.callback(borrowed.unlink)
+        undo.callback(params_file.write_text, original)
+        df.to_csv(manifest, index=False, lineterminator="\n")
         proc = subprocess.run(stage, cwd=repo, env=env, capture_output=True, text=True)
         assert proc.returncode == 1 and "viewpoint.borrow: models/" in proc.stderr, proc.stderr
         params = yaml.safe_load(original)
@@ -344,10 +376,6 @@ def test_viewpoint_borrowed_for_a_dataset_without_view_labels(tiny_repo):
         vp = json.loads((repo / "metrics" / "viewpoint.json").read_text())
         assert vp["borrowed_from"] == "models/tiny_viewpoint.pt" and "test" not in vp
         assert vp["labelled_train_images"] == 0 and vp["final_loss"] is None
-    finally:
-        params_file.write_text(original)
-        borrowed.unlink()
-        _run(dvc + ["checkout", "-f", "prepare", "viewpoint"], repo, env)
 
 
 def test_cluster_stops_on_ti_beyond_the_data_with_one_line(tiny_repo):
@@ -379,18 +407,20 @@ def test_cluster_stops_on_ti_beyond_the_data_with_one_line(tiny_repo):
 
 
 #: Learning stage -> (its metrics file, the numbers compared between 1 and 2 processes).
+#: The stages whose training has distributed code of its own (memories gathered across ranks,
+#: pseudo labels broadcast from rank 0); `pretrain` and `viewpoint` train with the same loop
+#: and sharded batches, which tests/test_distributed.py compares step by step between 2 gloo
+#: processes and 1, and re-launch through the same `_common.start` (left out to keep the
+#: suite short).
 _DDP_STAGES = {
-    "pretrain": ("pretrain.json", ("final_loss",)),
-    "viewpoint": ("viewpoint.json", ("final_loss", "val.accuracy", "test.accuracy")),
     "recognize": ("recognize.json", ("final_loss", "val.mAP", "test.mAP")),
     "cluster": ("cluster.json", ("final.ami", "final.val.mAP", "final.test.mAP")),
 }
-#: README "Several GPUs": the largest difference allowed between 2 processes (half the global
-#: batch each) and 1 process on `tiny` (relative for losses, absolute for the rest). The two
-#: compute the same steps up to float rounding (tests/test_distributed.py); `tiny`'s pretraining
-#: from random weights amplifies rounding: one process with 1 thread instead of 2 already moves
-#: its final loss by 2% (21.0 vs 21.4), 2 processes by 13% (24.2).
-DDP_TOLERANCE = {"final_loss": 0.2, "accuracy": 0.02, "mAP": 0.02, "ami": 0.02}
+#: README "GPUs": the largest difference allowed between 2 processes (half the global batch
+#: each) and 1 process on `tiny` (relative for losses, absolute for the rest). The two compute
+#: the same steps up to float rounding (tests/test_distributed.py); measured here: recognition
+#: loss 9.717 vs 9.736 (0.2%), mAP and AMI within 0.003.
+DDP_TOLERANCE = {"final_loss": 0.05, "mAP": 0.02, "ami": 0.02}
 
 
 def _dig(metrics: dict, dotted: str) -> float:
@@ -400,8 +430,8 @@ def _dig(metrics: dict, dotted: str) -> float:
 
 
 def test_two_gloo_processes_match_one_process_on_tiny(tiny_repo, tmp_path):
-    """train.processes = 2: every learning stage re-launches itself under torchrun (gloo on
-    the CPU), and each stage, run from the same inputs as the 1-process run, ends within
+    """train.processes = 2: `recognize` and `cluster` re-launch themselves under torchrun
+    (gloo on the CPU), and each, run from the same inputs as the 1-process run, ends within
     DDP_TOLERANCE of its metrics; rank 0 alone writes (no stray temp files)."""
     repo, env = tiny_repo
     _run([sys.executable, "-m", "dvc", "repro"], repo, env)
@@ -411,12 +441,7 @@ def test_two_gloo_processes_match_one_process_on_tiny(tiny_repo, tmp_path):
     params["train"]["processes"] = 2
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**env, "PYTHONPATH": str(copy / "src")}
-    outs = {
-        "pretrain": ["artifacts/pretrain"],
-        "viewpoint": ["artifacts/viewpoint"],
-        "recognize": ["artifacts/recognize"],
-        "cluster": ["artifacts/cluster"],
-    }
+    outs = {"recognize": ["artifacts/recognize"], "cluster": ["artifacts/cluster"]}
     for stage, (name, keys) in _DDP_STAGES.items():
         log = _run([sys.executable, "-m", f"vreid.stages.{stage}"], copy, env)
         assert f"[{stage}] 2 processes under torchrun (gloo)" in log, log[-3000:]

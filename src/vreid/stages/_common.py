@@ -70,8 +70,8 @@ def start(stage: str) -> dict[str, Any]:
         if t["amp"] and resolve_device(t["device"]).type == "cpu" and open_bfloat16_units():
             log.info("[%s] train.amp on the CPU: oneDNN may use its bfloat16 units", stage)
         ddp.launch(stage, t["processes"])
-    if stage in LEARNING_STAGES and ddp.under_torchrun() and os.environ["RANK"] != "0":
-        log.setLevel(logging.WARNING)
+        if ddp.under_torchrun() and os.environ["RANK"] != "0":
+            log.setLevel(logging.WARNING)
     log.info("[%s] start", stage)
     return params
 
