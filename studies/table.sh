@@ -31,9 +31,13 @@ declare -A ROWS=(
   [eps02]="-S cluster.eps=0.2"
   [k1-10]="-S cluster.k1=10"
   [k1-6]="-S cluster.k1=6"
+  # the rounds' loss mix: weight of the CTACL term next to the cluster memory, round learning rate
+  [tw2]="-S cluster.tracklet_weight=2"
+  [tw4]="-S cluster.tracklet_weight=4"
+  [lr005]="-S cluster.lr=0.005"
 )
 ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
-# not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6
+# not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw2 tw4 lr005
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
