@@ -8,8 +8,11 @@
 #   bash studies/table.sh 0 -- sup sscl     # only some rows for seed 0
 #
 # Re-running skips experiments that already exist (by name), so an interrupted study resumes.
+# Experiments are named <tag>-s<seed>-<row>, tag "t" unless TABLE_TAG is set (a new tag re-runs
+# every row, e.g. after the default changed: TABLE_TAG=t4 bash studies/table.sh).
 set -euo pipefail
 export DVC_NO_ANALYTICS=1
+tag="${TABLE_TAG:-t}"
 
 declare -A ROWS=(
   [full]=""
@@ -32,12 +35,13 @@ declare -A ROWS=(
   [k1-10]="-S cluster.k1=10"
   [k1-6]="-S cluster.k1=6"
   # the rounds' loss mix: weight of the CTACL term next to the cluster memory, round learning rate
+  [tw1]="-S cluster.tracklet_weight=1"
   [tw2]="-S cluster.tracklet_weight=2"
   [tw4]="-S cluster.tracklet_weight=4"
   [lr005]="-S cluster.lr=0.005"
 )
 ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
-# not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw2 tw4 lr005
+# not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 lr005
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
@@ -47,7 +51,7 @@ while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
 existing=$(dvc exp ls --name-only 2>/dev/null || true)
 for s in "${seeds[@]}"; do
   for row in "${ORDER[@]}"; do
-    name="t-s$s-$row"
+    name="$tag-s$s-$row"
     if grep -qx "$name" <<<"$existing"; then echo "skip $name (exists)"; continue; fi
     git checkout -q params.yaml
     # shellcheck disable=SC2086

@@ -140,6 +140,43 @@ def test_the_check_sees_a_dropped_or_an_extra_dep():
     assert unused == {name: ["src/vreid/report.py"]}
 
 
+def run_cache_blockers(stages: dict) -> dict[str, list[str]]:
+    """Per stage, the outputs that make DVC skip its run cache: an ``outs`` entry with
+    ``cache: false`` or ``persist: true`` (DVC keeps uncached files in the run cache only when
+    they are declared as ``metrics`` or ``plots``)."""
+    out: dict[str, list[str]] = {}
+    for name, stage in stages.items():
+        bad = []
+        for entry in stage.get("outs", []):
+            if isinstance(entry, dict):
+                path, opts = next(iter(entry.items()))
+                opts = opts or {}
+                if opts.get("cache", True) is False or opts.get("persist", False):
+                    bad.append(path)
+        if bad:
+            out[name] = bad
+    return out
+
+
+def test_every_stage_can_be_restored_from_the_run_cache():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    blockers = run_cache_blockers(stages)
+    assert not blockers, (
+        f"outputs that turn DVC's run cache off for their stage (declare uncached files "
+        f"under metrics: or plots:): {blockers}"
+    )
+
+
+def test_the_run_cache_check_sees_an_uncached_output():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    stages["cluster"].setdefault("outs", []).append({"plots/extra.csv": {"cache": False}})
+    stages["evaluate"].setdefault("outs", []).append({"artifacts/ckpt": {"persist": True}})
+    assert run_cache_blockers(stages) == {
+        "cluster": ["plots/extra.csv"],
+        "evaluate": ["artifacts/ckpt"],
+    }
+
+
 def write_deps() -> None:
     """Rewrite each stage's ``src/`` deps in dvc.yaml (in place, other lines untouched)."""
     path = ROOT / "dvc.yaml"

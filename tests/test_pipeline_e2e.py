@@ -80,7 +80,8 @@ def _outputs_put_back(repo: Path, env: dict[str, str], *stages: str):
     uncached = [
         repo / name
         for stage in stages
-        for entry in spec[stage].get("outs", []) + spec[stage].get("metrics", [])
+        for key in ("outs", "metrics", "plots")
+        for entry in spec[stage].get(key, [])
         if isinstance(entry, dict)
         for name, opts in entry.items()
         if opts.get("cache") is False and (repo / name).is_file()
@@ -205,6 +206,14 @@ def test_repro_tiny_end_to_end(tiny_repo):
     assert ran == {"cluster", "evaluate"}, exp[-3000:]
     diff = _run(dvc + ["metrics", "diff", "--md"], repo, env)
     assert "tau" in diff, diff
+
+    # Back to the first run's ti: DVC's run cache restores both stages instead of running them
+    # (a stage with an uncached output that is not a metric or plot would turn it off).
+    back = _run(dvc + ["exp", "run", "-S", f"ti={TINY_PARAMS['ti']}"], repo, env)
+    assert "Running stage" not in back, back[-3000:]
+    for s in ("cluster", "evaluate"):
+        restored = (f"Stage '{s}' is cached - skipping run", f"Restored stage '{s}' from run-cache")
+        assert any(m in back for m in restored), back[-3000:]
 
 
 def test_ctacl_never_reads_train_identities(tiny_repo):
