@@ -416,6 +416,29 @@ def test_model_detail_changes_only_the_models_design():
         assert x != y
 
 
+def test_model_spread_scales_the_models_proportions():
+    """model_spread multiplies every model's deviation from its body type's proportions (the
+    same draws, scaled): 1 gives the models of before the knob, 0 gives every model of a type
+    the type's proportions; identities and cameras do not move."""
+    from vreid.synth.plan import _TYPE_BASE, TYPE_NAMES
+
+    spec = dict(preset="tiny", n_models=9, n_train_ids=12, n_test_ids=4, n_val_ids=0)
+    one, wide, flat = (build_world(dict(spec, model_spread=s)) for s in (1.0, 2.5, 0.0))
+    assert one == build_world(spec)
+    assert one["identities"] == wide["identities"] and one["cameras"] == wide["cameras"]
+    for a, b, c in zip(one["models"], wide["models"], flat["models"], strict=True):
+        base = _TYPE_BASE[TYPE_NAMES[a["type"]]]
+        for key in ("L", "W", "clr", "belt", "r"):
+            dev_a, dev_b = a[key] / base[key] - 1.0, b[key] / base[key] - 1.0
+            assert dev_b == pytest.approx(2.5 * dev_a, abs=1e-9), key
+            assert c[key] == pytest.approx(base[key]), key
+        offsets = [x - y for x, y in zip(a["cab"], sorted(base["cab"]), strict=True)]
+        assert max(abs(o) for o in offsets) <= 0.025 + 1e-12
+        assert a["nose"] == b["nose"] and a["grille"] == b["grille"]  # other draws unchanged
+    spread = [abs(m["L"] / _TYPE_BASE[TYPE_NAMES[m["type"]]]["L"] - 1) for m in wide["models"]]
+    assert max(spread) > 0.06  # beyond the +-6% of the default
+
+
 def test_plan_sizes_and_knobs():
     d = sample_dataset_plan({"preset": "default"})
     assert 3000 <= (d["split"] == "train").sum() <= 4500
@@ -594,6 +617,7 @@ def test_determinism_and_atomic_replace(tiny, tmp_path, monkeypatch):
         ("preset: tiny\ncue_scale: big\n", "cue_scale"),
         ("preset: tiny\ntwin_share: 1.5\n", "twin_share"),
         ("preset: tiny\nmodel_detail: 2\n", "model_detail"),
+        ("preset: tiny\nmodel_spread: 5\n", "model_spread"),
         ("preset: tiny\nimage_size: [64]\n", "image_size"),
         ("preset: tiny\nimage_size: [8, 64]\n", "image_size"),
         ("preset: tiny\nframes: [6, 4]\n", "frames"),

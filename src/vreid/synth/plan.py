@@ -118,14 +118,15 @@ _TYPE_BASE: dict[str, dict[str, float]] = {
 }
 
 
-def _make_model(seed: int, index: int, type_idx: int) -> dict[str, Any]:
+def _make_model(seed: int, index: int, type_idx: int, spread: float = 1.0) -> dict[str, Any]:
     rng = _rng(seed, _S_MODEL, index)
     base = _TYPE_BASE[TYPE_NAMES[type_idx]]
 
     def jit(v: float, a: float = 0.06) -> float:
-        return float(v * (1.0 + rng.uniform(-a, a)))
+        return float(v * (1.0 + rng.uniform(-a * spread, a * spread)))
 
-    cab = [float(np.clip(c + rng.uniform(-0.025, 0.025), 0.0, 1.0)) for c in base["cab"]]
+    dc = 0.025 * spread
+    cab = [float(np.clip(c + rng.uniform(-dc, dc), 0.0, 1.0)) for c in base["cab"]]
     cab = sorted(cab)
     model = dict(
         index=index,
@@ -499,7 +500,7 @@ def build_world(spec: dict[str, Any]) -> dict[str, Any]:
     """
     spec = resolve_spec(spec)
     types = _allocate_models(spec["n_models"])
-    models = [_make_model(spec["seed"], i, t) for i, t in enumerate(types)]
+    models = [_make_model(spec["seed"], i, t, spec["model_spread"]) for i, t in enumerate(types)]
     if spec["model_detail"] > 0:
         for m in models:
             m["design"] = _model_design(spec["seed"], m["index"], spec["model_detail"])

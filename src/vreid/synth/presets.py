@@ -95,6 +95,7 @@ _BASE: dict[str, Any] = {
     "n_cues": 5,
     "cue_scale": 1.6,
     "model_detail": 0.0,
+    "model_spread": 1.0,
     "twin_share": 0.1,
     "view_balance": 0.0,
     "camera_style": 0.6,
@@ -185,6 +186,12 @@ KNOBS: dict[str, tuple[str, tuple[float, float] | None, str]] = {
         (0.0, 1.0),
         "a number in 0..1 (0 = the models' lights, grille and bumpers follow 3 shared styles; "
         "1 = each model has its own front, rear and side-trim design)",
+    ),
+    "model_spread": (
+        _FLOAT,
+        (0.0, 4.0),
+        "a number in 0..4 (multiplier of the spread of the models' proportions around their "
+        "body type's: 1 = +-6% length and height, +-2.5% cabin position)",
     ),
     "twin_share": (_FLOAT, (0.0, 1.0), "a number in 0..1 (share of near-twin identities)"),
     "view_balance": (_FLOAT, (0.0, 1.0), "a number in 0..1 (0 = VeRi-like skew, 1 = uniform)"),
