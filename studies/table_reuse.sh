@@ -24,7 +24,12 @@ for s in "${seeds[@]}"; do
   for row in full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off; do
     name="$new-s$s-$row"
     if grep -qx "$name" <<<"$existing"; then echo "skip $name (exists)"; continue; fi
-    ref=$(git for-each-ref --format='%(refname)' refs/exps | grep "/$old-s$s-${BASE[$row]}\$")
+    ref=$(git for-each-ref --format='%(refname)' refs/exps | grep "/$old-s$s-${BASE[$row]}\$" || true)
+    if [[ $(wc -w <<<"$ref") -ne 1 ]]; then
+      echo "table_reuse: need exactly one experiment named $old-s$s-${BASE[$row]}" \
+        "(found: ${ref:-none}); run studies/table.sh for it first" >&2
+      exit 1
+    fi
     git checkout -q "$ref" -- dvc.lock metrics plots
     dvc checkout -q -f >/dev/null 2>&1 || true
     git checkout -q HEAD -- params.yaml
