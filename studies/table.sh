@@ -38,10 +38,11 @@ declare -A ROWS=(
   [tw1]="-S cluster.tracklet_weight=1"
   [tw2]="-S cluster.tracklet_weight=2"
   [tw4]="-S cluster.tracklet_weight=4"
+  [tw8]="-S cluster.tracklet_weight=8"
   [lr005]="-S cluster.lr=0.005"
 )
 ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
-# not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 lr005
+# not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 tw8 lr005
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done

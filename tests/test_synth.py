@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from vreid.synth import PRESETS, contact_sheet, generate, load_spec, sample_dataset_plan
@@ -27,6 +28,7 @@ from vreid.synth.presets import (
     resolve_spec,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 NAME_RE = re.compile(r"^(\d{4})_c(\d{3})_(\d{8})_0\.jpg$")
 
 
@@ -480,6 +482,12 @@ def _thumb(data: bytes) -> np.ndarray:
     return x / np.linalg.norm(x)
 
 
+def _committed_overrides() -> dict:
+    """The knobs data/source/synth.yaml overrides on top of its preset (not preset and seed)."""
+    spec = yaml.safe_load((REPO / "data" / "source" / "synth.yaml").read_text(encoding="utf-8"))
+    return {k: v for k, v in spec.items() if k not in ("preset", "seed")}
+
+
 @pytest.mark.parametrize(
     "knobs, min_ratio",
     [
@@ -487,8 +495,10 @@ def _thumb(data: bytes) -> np.ndarray:
         ({"n_cues": 3, "cue_scale": 1.0, "camera_style": 1.0}, 1.1),
         # the calibrated default (5 cues of 1.6x): the dilemma is weaker but still there
         ({}, 1.0),
+        # the knobs data/source/synth.yaml sets on top of its preset (the committed default set)
+        (_committed_overrides(), 1.0),
     ],
-    ids=["small-cues", "default-cues"],
+    ids=["small-cues", "default-cues", "committed-spec"],
 )
 def test_similarity_dilemma(knobs, min_ratio):
     spec = dict(
