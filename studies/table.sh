@@ -40,9 +40,14 @@ declare -A ROWS=(
   [tw4]="-S cluster.tracklet_weight=4"
   [tw8]="-S cluster.tracklet_weight=8"
   [lr005]="-S cluster.lr=0.005"
+  [lr002]="-S cluster.lr=0.002"
+  [lr01]="-S cluster.lr=0.01"
+  [lr02]="-S cluster.lr=0.02"
+  [beta005]="-S cluster.beta=0.05"
 )
 ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
 # not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 tw8 lr005
+# lr002 lr01 lr02 beta005
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
