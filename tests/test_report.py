@@ -402,3 +402,54 @@ def test_bootstrap_rejects_bad_input():
         bootstrap_ci([0.1, float("nan")])
     with pytest.raises(ValueError):
         bootstrap_ci([0.1, 0.2], alpha=1.5)
+
+
+# ---- --rounds: per-seed trajectories from each run's plots/rounds.csv -----------------------
+
+ROUNDS_HEADER = "round,ami,merge_precision,val_mAP\n"
+
+
+def _rounds(*rows: str) -> list[dict]:
+    return list(csv.DictReader((ROUNDS_HEADER + "\n".join(rows)).splitlines()))
+
+
+def test_format_rounds_lists_each_seed_and_counts_the_rises():
+    files = {
+        "r0": _rounds("0,,,0.40", "2,0.7,0.3,0.44", "1,0.6,0.2,0.38"),  # unsorted rows
+        "r1": _rounds("0,,,0.42", "1,0.65,,0.41", "2,0.62,,0.41"),
+        "r2": _rounds("0,,,0.5"),  # round 0 only: no rounds, left out
+    }
+    rows = [
+        {"label": "default", "seeds": [0, 1], "revs": ["r0", "r1"]},
+        {"label": "cluster.method=ctacl", "seeds": [0], "revs": ["r2"]},
+        {"label": "no file", "seeds": [3], "revs": ["missing"]},
+    ]
+    out = report.format_rounds(rows, read=files.get)
+    lines = out.splitlines()
+    assert lines[2] == "| default | 0 | 0.600 → 0.700 | 0.200 → 0.300 | 0.400 → 0.380 → 0.440 |"
+    assert lines[3] == "| default | 1 | 0.650 → 0.620 | – → – | 0.420 → 0.410 → 0.410 |"
+    assert "ctacl" not in out and "no file" not in out
+    # seed 0: AMI 0.6 -> 0.7 up, mAP 0.40 -> 0.44 up; seed 1: both down
+    assert lines[-1] == (
+        "- default: AMI rises from round 1 to the last on 1 of 2 seeds; the last round's "
+        "val mAP is above round 0's on 1 of 2"
+    )
+    assert report.format_rounds(rows[1:], read=files.get) == ""
+
+
+def test_read_rounds_reads_a_committed_revision_and_the_workspace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q"], check=True)
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "rounds.csv").write_text(ROUNDS_HEADER + "0,,,0.4\n1,0.6,0.2,0.45\n")
+    subprocess.run(["git", "add", "plots"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    rev = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (tmp_path / "plots" / "rounds.csv").write_text(ROUNDS_HEADER + "0,,,0.5\n")
+    assert [r["val_mAP"] for r in report.read_rounds(rev)] == ["0.4", "0.45"]
+    assert [r["val_mAP"] for r in report.read_rounds("workspace")] == ["0.5"]
+    assert report.read_rounds("0" * 40) is None
+    assert report.read_rounds(rev, "plots/none.csv") is None

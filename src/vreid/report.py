@@ -6,6 +6,7 @@ Typical use after a seed sweep::
     dvc queue start
     python -m vreid.report                      # runs `dvc exp show --json` itself
     python -m vreid.report --json exps.json --out results/ti_sweep
+    python -m vreid.report --exp a-s0 a-s1 a-s2 --rounds  # + each seed's per-round AMI / mAP
 
 A *configuration* is every param except the seed keys (``--seed-key``, default
 ``train.seed``). Each configuration gets one row: a label made of the params in which it
@@ -480,6 +481,7 @@ def summarize(configs: Sequence[Config], metrics: Sequence[str]) -> tuple[list[d
                 )
             row[f"{metric}_mean"], row[f"{metric}_std"] = mean_std(have)
         row["experiments"] = [r.name for r in config.runs]
+        row["revs"] = [r.rev for r in config.runs]
         row["params"] = dict(config.params)
         rows.append(row)
     return rows, notes
@@ -567,6 +569,78 @@ def write_text_atomic(path: str, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~umask)
+
+
+# ---- per-round trajectories (--rounds) ----------------------------------------------------
+
+ROUNDS_FILE = "plots/rounds.csv"  # the cluster stage's per-round table (round 0 = recognition)
+
+
+def read_rounds(rev: str, path: str = ROUNDS_FILE) -> list[dict[str, str]] | None:
+    """The rows of ``path`` as committed in ``rev`` (an experiment's or a commit's SHA;
+    ``workspace`` reads the file on disk); None when that revision has no such file."""
+    if rev == "workspace":
+        try:
+            with open(path, encoding="utf-8", newline="") as fh:
+                return list(csv.DictReader(fh))
+        except OSError:
+            return None
+    proc = subprocess.run(
+        ["git", "show", f"{rev}:{path}"], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        return None
+    return list(csv.DictReader(io.StringIO(proc.stdout)))
+
+
+def _num(cell: str | None) -> float | None:
+    try:
+        return float(cell) if cell not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _path(values: Sequence[float | None]) -> str:
+    return " → ".join(MISSING if v is None else f"{v:.3f}" for v in values)
+
+
+def format_rounds(rows: Sequence[Mapping[str, Any]], read=read_rounds) -> str:
+    """Per configuration and seed, the pseudo labels' AMI and merge precision from round 1 to
+    the last, and val mAP from round 0 (the recognition features) to the last, read from each
+    run's ``plots/rounds.csv`` by ``read(rev)``; then, per configuration, on how many seeds the
+    AMI rose from round 1 to the last and the last round's val mAP is above round 0's.
+    Configurations without rounds (no file, or only round 0) are left out."""
+    lines = [
+        "| configuration | seed | AMI, round 1 → last | merge precision, round 1 → last "
+        "| val mAP, round 0 → last |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    summary: list[str] = []
+    for row in rows:
+        seen = ami_up = map_up = 0
+        for seed, rev in zip(row["seeds"], row.get("revs") or [], strict=False):
+            table = [r for r in (read(rev) or []) if _num(r.get("round")) is not None]
+            table.sort(key=lambda r: _num(r["round"]))
+            later = [r for r in table if _num(r["round"]) >= 1]
+            if not later:
+                continue
+            ami = [_num(r.get("ami")) for r in later]
+            val = [_num(r.get("val_mAP")) for r in table]
+            lines.append(
+                f"| {_md_escape(row['label'])} | {format_seeds([seed])} | {_path(ami)} | "
+                f"{_path([_num(r.get('merge_precision')) for r in later])} | {_path(val)} |"
+            )
+            seen += 1
+            ami_up += None not in (ami[0], ami[-1]) and ami[-1] > ami[0]
+            map_up += None not in (val[0], val[-1]) and val[-1] > val[0]
+        if seen:
+            summary.append(
+                f"- {row['label']}: AMI rises from round 1 to the last on {ami_up} of {seen} "
+                f"seeds; the last round's val mAP is above round 0's on {map_up} of {seen}"
+            )
+    if not summary:
+        return ""
+    return "\n".join(lines) + "\n\n" + "\n".join(summary) + "\n"
 
 
 # ---- bootstrap -----------------------------------------------------------------------------
@@ -685,6 +759,12 @@ def build_parser() -> argparse.ArgumentParser:
         "metrics present: " + ", ".join(HEADLINE_METRICS) + ")",
     )
     parser.add_argument(
+        "--rounds",
+        action="store_true",
+        help="also print, per configuration and seed, AMI, merge precision and val mAP per "
+        f"clustering round (each experiment's {ROUNDS_FILE}, read with `git show`)",
+    )
+    parser.add_argument(
         "--out",
         metavar="PREFIX",
         help="also write PREFIX.csv and PREFIX.json (default: stdout only)",
@@ -720,6 +800,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vreid.report: error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(format_markdown(rows, metrics))
+    if args.rounds:
+        per_round = format_rounds(rows)
+        sys.stdout.write("\n" + (per_round or f"(no experiment has rounds in {ROUNDS_FILE})\n"))
     return 0
 
 
