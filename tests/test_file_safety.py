@@ -120,7 +120,7 @@ def test_a_hub_cache_file_with_the_wrong_hash_is_refused_not_loaded(tmp_path, mo
 
 
 def test_a_model_of_another_architecture_names_the_file(tmp_path):
-    params = {"model": {"arch": "resnet18", "last_stride": 1, "pretrained": "none"}}
+    params = {"model": {"arch": "resnet18", "last_stride": 1, "pretrained": "none", "channels": 64}}
     save_torch(tmp_path / "m.pt", {"fc.weight": torch.ones(2, 2)})
     with pytest.raises(InputError, match="m.pt: does not fit model.arch = resnet18"):
         load_model(tmp_path / "m.pt", params)

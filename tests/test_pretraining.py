@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from vreid.io import InputError
 from vreid.learn.backbone import ReidNet, backbone_state_dict
 from vreid.learn.pretraining import attribute_loss, attribute_targets
 from vreid.synth.plan import CUE_POOL
@@ -101,3 +103,68 @@ def test_pool_preset_shares_nothing_with_the_default_set():
     assert not {geo(m) for m in data["models"]} & {geo(m) for m in pool["models"]}
     plates = lambda w: {str(i["plate_front"]) for i in w["identities"].values()}  # noqa: E731
     assert not plates(data) & plates(pool)
+
+
+def test_channels_64_is_torchvisions_resnet_bit_for_bit():
+    import torchvision
+
+    from vreid.learn.backbone import resnet
+
+    torch.manual_seed(3)
+    ours = resnet("resnet18", 64).state_dict()
+    torch.manual_seed(3)
+    ref = torchvision.models.resnet18(weights=None).state_dict()
+    assert ours.keys() == ref.keys()
+    assert all(torch.equal(ours[k], ref[k]) for k in ref)
+
+
+@pytest.mark.parametrize("arch, dim", [("resnet18", 256), ("resnet50", 1024)])
+def test_channels_scale_every_stage(arch, dim):
+    from vreid.learn.backbone import resnet
+
+    net = resnet(arch, 32)
+    stem = net.conv1.weight.shape[0]
+    widths = [getattr(net, f"layer{i}")[-1].bn1.num_features for i in range(1, 5)]
+    assert stem == 32 and widths == [32, 64, 128, 256]
+    assert net.fc.in_features == dim
+    model = ReidNet(arch, channels=32).eval()
+    z, _ = model(torch.randn(2, 3, 64, 64))
+    assert z.shape == (2, dim) and model.dim == dim
+    assert torch.allclose(z.norm(dim=1), torch.ones(2), atol=1e-5)
+    # torchvision's initialisation: He normal on the convolutions (fan_out), BN at 1 / 0
+    w = net.layer3[0].conv1.weight
+    fan_out = w.shape[0] * w.shape[2] * w.shape[3]
+    assert float(w.std()) == pytest.approx((2 / fan_out) ** 0.5, rel=0.1)
+    assert torch.equal(net.layer3[0].bn1.weight, torch.ones(128))
+
+
+def test_channels_quarter_the_multiply_adds():
+    from vreid.learn.backbone import resnet
+
+    def macs(net):
+        total = 0
+
+        def hook(mod, inp, out):
+            nonlocal total
+            total += out.numel() * mod.weight[0].numel()
+
+        hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
+        net(torch.randn(1, 3, 64, 64))
+        for h in hs:
+            h.remove()
+        return total
+
+    full, half = macs(resnet("resnet18", 64)), macs(resnet("resnet18", 32))
+    assert 0.25 <= half / full < 0.28  # the stem's 3 input channels do not scale
+
+
+def test_pretrained_weights_of_another_width_name_model_channels(tmp_path: Path):
+    path = tmp_path / "backbone.pt"
+    torch.save(backbone_state_dict(ReidNet("resnet18", channels=32)), path)
+    ReidNet("resnet18", pretrained=str(path), channels=32)  # same width: fits
+    with pytest.raises(InputError, match="model.channels = 64: conv1.weight is .*model.channels"):
+        ReidNet("resnet18", pretrained=str(path))
+    with pytest.raises(InputError, match="torchvision needs model.channels = 64"):
+        ReidNet("resnet18", pretrained="torchvision", channels=32)
+    with pytest.raises(ValueError, match="model.channels = 0"):
+        ReidNet("resnet18", channels=0)

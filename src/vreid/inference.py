@@ -98,8 +98,8 @@ def load_encoder(model_path: str | Path, params: dict[str, Any], device: str = "
     """The pipeline's model file (``artifacts/cluster/model.pt`` for the final model) built
     with the ``model`` section of ``params`` (the params.yaml it was trained with)."""
     m = params["model"]
-    model = ReidNet(m["arch"], m["last_stride"], pretrained="none")
-    about = f"model.arch = {m['arch']} of the params given"
+    model = ReidNet(m["arch"], m["last_stride"], pretrained="none", channels=m["channels"])
+    about = f"model.arch = {m['arch']}, model.channels = {m['channels']} of the params given"
     fix = (
         "pass the model file of a finished run (e.g. artifacts/cluster/model.pt after dvc "
         "repro) and the params.yaml it was trained with (--params)"

@@ -135,6 +135,7 @@ SCHEMA: dict[str, Any] = {
         "arch": _choice(*ARCHS),
         "pretrained": STR,
         "last_stride": _int(1, 2),
+        "channels": _int(4),
         "height": _int(16),
         "width": _int(16),
     },

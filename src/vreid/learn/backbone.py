@@ -15,13 +15,47 @@ from ..choices import ARCHS
 from ..io import InputError, load_weights
 
 
+def resnet(arch: str, channels: int = 64) -> nn.Module:
+    """torchvision's ResNet ``arch`` (random weights). ``channels``: output channels of the stem
+    and of the first stage (64 = torchvision's network, the only width ImageNet weights fit);
+    every stage scales with it (stage i has ``channels * 2**i`` planes), so 32 gives a network
+    with about a quarter of the multiply-adds, initialised as torchvision initialises its own."""
+    if arch not in ARCHS:
+        raise ValueError(f"model.arch = {arch!r}; allowed: {', '.join(ARCHS)}")
+    if channels < 1:
+        raise ValueError(
+            f"model.channels = {channels}; must be a positive integer (64 = torchvision)"
+        )
+    net = getattr(torchvision.models, arch)(weights=None)
+    if channels == 64:
+        return net
+    block = type(net.layer1[0])
+    net.inplanes = channels
+    net.conv1 = nn.Conv2d(3, channels, kernel_size=7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(channels)
+    for i in range(4):
+        name = f"layer{i + 1}"
+        depth = len(getattr(net, name))
+        setattr(
+            net, name, net._make_layer(block, channels * 2**i, depth, stride=1 if i == 0 else 2)
+        )
+    net.fc = nn.Linear(channels * 8 * block.expansion, net.fc.out_features)
+    for mod in net.modules():  # torchvision's own initialisation of its ResNets
+        if isinstance(mod, nn.Conv2d):
+            nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(mod, nn.BatchNorm2d):
+            nn.init.constant_(mod.weight, 1)
+            nn.init.constant_(mod.bias, 0)
+    return net
+
+
 class ReidNet(nn.Module):
     """ResNet encoder for re-ID.
 
     ``forward(x)`` takes a float batch ``(B, 3, H, W)`` (ImageNet-normalised) and returns
     ``(z, logits)``: ``z`` the L2-normalised embedding ``(B, D)`` (D = 512 for resnet18/34,
-    2048 for resnet50/101) and ``logits`` ``(B, num_classes)`` from a linear head on the
-    BN-neck feature, or ``None`` when ``num_classes == 0``.
+    2048 for resnet50/101, times ``channels / 64``) and ``logits`` ``(B, num_classes)`` from a
+    linear head on the BN-neck feature, or ``None`` when ``num_classes == 0``.
     """
 
     def __init__(
@@ -30,12 +64,11 @@ class ReidNet(nn.Module):
         last_stride: int = 2,
         num_classes: int = 0,
         pretrained: str = "none",
+        channels: int = 64,
     ) -> None:
         super().__init__()
-        if arch not in ARCHS:
-            raise ValueError(f"model.arch = {arch!r}; allowed: {', '.join(ARCHS)}")
-        net = getattr(torchvision.models, arch)(weights=None)
-        load_pretrained(net, arch, pretrained)
+        net = resnet(arch, channels)
+        load_pretrained(net, arch, pretrained, channels)
         if last_stride == 1:
             block = net.layer4[0]
             strided = block.conv2 if hasattr(block, "conv3") else block.conv1
@@ -132,16 +165,21 @@ def hub_weights(arch: str) -> dict[str, torch.Tensor]:
     return load_weights(dst, f"torchvision's {arch} weights", "delete it to download it again")
 
 
-def load_pretrained(net: nn.Module, arch: str, pretrained: str) -> None:
+def load_pretrained(net: nn.Module, arch: str, pretrained: str, channels: int = 64) -> None:
     """Load ImageNet weights into a torchvision ResNet.
 
     ``pretrained``: ``none`` (random init, the default: nothing is downloaded),
     ``torchvision`` (torchvision's hub weights; needs internet or a filled torch hub cache),
-    or a path to a ``state_dict`` file (``.pth``) of the same architecture.
+    or a path to a ``state_dict`` file (``.pth``) of the same architecture and ``channels``.
     """
     if pretrained == "none":
         return
     if pretrained == "torchvision":
+        if channels != 64:
+            raise InputError(
+                f"model.pretrained = torchvision needs model.channels = 64 (torchvision's "
+                f"{arch}), not {channels}; set model.channels to 64 or model.pretrained to none"
+            )
         state = hub_weights(arch)
     else:
         fix = "set model.pretrained to a state_dict file, 'torchvision' or 'none'"
@@ -153,6 +191,14 @@ def load_pretrained(net: nn.Module, arch: str, pretrained: str) -> None:
                 f"{pretrained}: holds a {type(state).__name__}, not a state_dict; {fix}"
             )
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("fc.")}
+    own = net.state_dict()
+    wrong = [k for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if wrong:
+        raise InputError(
+            f"model.pretrained = {pretrained!r} does not fit {arch} with model.channels = "
+            f"{channels}: {wrong[0]} is {tuple(state[wrong[0]].shape)}, the model's "
+            f"{tuple(own[wrong[0]].shape)}; set model.channels to the width it was trained with"
+        )
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [m for m in missing if not m.startswith("fc.")]
     if missing or unexpected:

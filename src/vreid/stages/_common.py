@@ -144,7 +144,13 @@ def build_model(params: dict[str, Any], num_classes: int = 0) -> ReidNet:
     from ..learn.backbone import ReidNet
 
     m = params["model"]
-    return ReidNet(m["arch"], m["last_stride"], num_classes=num_classes, pretrained=m["pretrained"])
+    return ReidNet(
+        m["arch"],
+        m["last_stride"],
+        num_classes=num_classes,
+        pretrained=m["pretrained"],
+        channels=m["channels"],
+    )
 
 
 def load_model(
@@ -158,7 +164,10 @@ def load_model(
     from ..learn.backbone import load_state
 
     model = build_model({**params, "model": {**params["model"], "pretrained": "none"}}, num_classes)
-    return load_state(model, path, f"model.arch = {params['model']['arch']}", fix)
+    m = params["model"]
+    return load_state(
+        model, path, f"model.arch = {m['arch']}, model.channels = {m['channels']}", fix
+    )
 
 
 def run(main: Callable[[], None], stage: str) -> None:
