@@ -3,11 +3,13 @@
 Usage::
 
     python -m benchmarks.bench_train [--batch 64] [--size 64 64] [--threads 2] [--steps 12]
+                                     [--arch resnet18] [--channels 64]
 
 Both rows run in the same process, at the same batch, image size and torch threads:
 
-- ``bare backbone``: the torchvision ResNet forward + backward + SGD step on a random float
-  batch (no augmentation, no loss beyond a mean, no memory): the floor of what a step costs.
+- ``bare backbone``: the torchvision ResNet (``--channels``: ``model.channels``'s width)
+  forward + backward + SGD step on a random float batch (no augmentation, no loss beyond a
+  mean, no memory): the floor of what a step costs.
 - ``recognize step``: what ``vreid.learn.loop.fit`` does per batch of the default recognition
   stage: a uint8 batch from the in-RAM image cache, the batch augmentation
   (:func:`vreid.learn.images.augment`), :class:`vreid.learn.backbone.ReidNet` (BN neck,
@@ -30,10 +32,9 @@ import time
 from pathlib import Path
 
 import torch
-import torchvision
 
 from vreid.checks import resolve_device
-from vreid.learn.backbone import ReidNet
+from vreid.learn.backbone import ReidNet, resnet
 from vreid.learn.images import AugmentConfig, augment
 from vreid.learn.loop import build_optimizer, channels_last, mixed_precision
 from vreid.learn.memory import CameraTrackletMemory
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--slots", type=int, default=3220, help="memory slots (train images)")
     ap.add_argument("--arch", default="resnet18")
+    ap.add_argument("--channels", type=int, default=64, help="model.channels (64 = torchvision)")
     ap.add_argument("--amp", action="store_true", help="also time the step under train.amp")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (GPU throughput)")
     args = ap.parse_args(argv)
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # bare backbone: torchvision ResNet, random float batch, SGD
     torch.manual_seed(0)
-    bare = channels_last(getattr(torchvision.models, args.arch)(weights=None).to(dev))
+    bare = channels_last(resnet(args.arch, args.channels).to(dev))
     bare_opt = torch.optim.SGD(bare.parameters(), lr=0.01, momentum=0.9)
     xb = channels_last(torch.randn(b, 3, h, w, generator=g).to(dev))
 
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     # the project's recognition step
     torch.manual_seed(0)
-    model = channels_last(ReidNet(args.arch, last_stride=2).to(dev))
+    model = channels_last(ReidNet(args.arch, last_stride=2, channels=args.channels).to(dev))
     opt = build_optimizer(model.parameters(), "sgd", 0.05)
     n = args.slots
     cams = torch.randint(0, 8, (n,), generator=g)
