@@ -28,7 +28,8 @@ def setup(tmp_path_factory):
     params["model"].update(arch="resnet18", height=32, width=32, pretrained="none")
     (tmp / "params.yaml").write_text(yaml.safe_dump(params))
     torch.manual_seed(0)
-    model = ReidNet("resnet18", params["model"]["last_stride"], num_classes=3)
+    m = params["model"]
+    model = ReidNet("resnet18", m["last_stride"], num_classes=3, channels=m["channels"])
     for module in model.modules():  # non-trivial BN statistics
         if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
             module.running_mean.uniform_(-0.1, 0.1)
