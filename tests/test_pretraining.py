@@ -132,7 +132,7 @@ def test_channels_scale_every_stage(arch, dim):
     assert z.shape == (2, dim) and model.dim == dim
     assert torch.allclose(z.norm(dim=1), torch.ones(2), atol=1e-5)
     # torchvision's initialisation: He normal on the convolutions (fan_out), BN at 1 / 0
-    w = net.layer3[0].conv1.weight
+    w = net.layer3[0].conv1.weight.detach()
     fan_out = w.shape[0] * w.shape[2] * w.shape[3]
     assert float(w.std()) == pytest.approx((2 / fan_out) ** 0.5, rel=0.1)
     assert torch.equal(net.layer3[0].bn1.weight, torch.ones(128))
