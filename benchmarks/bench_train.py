@@ -145,8 +145,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.amp:
         rows["recognize step, amp"] = _median_seconds(lambda: recognize_step(True), args.steps)
     print(
-        f"{args.arch}, batch {b}, {h} x {w}, {args.threads} threads, "
-        f"{n} memory slots, channels_last, fp32, {dev}"
+        f"{args.arch} (model.channels {args.channels}), batch {b}, {h} x {w}, "
+        f"{args.threads} threads, {n} memory slots, channels_last, fp32, {dev}"
     )
     print(f"{'':22s} {'ms/step':>8s} {'images/s':>9s}")
     for name, s in rows.items():
