@@ -10,9 +10,12 @@
 # Re-running skips experiments that already exist (by name), so an interrupted study resumes.
 # Experiments are named <tag>-s<seed>-<row>, tag "t" unless TABLE_TAG is set (a new tag re-runs
 # every row, e.g. after the default changed: TABLE_TAG=t4 bash studies/table.sh).
+# TABLE_EXTRA adds the same parameters to every row, e.g. a longer pretraining:
+#   TABLE_TAG=p30 TABLE_EXTRA="-S pretrain.epochs=72" bash studies/table.sh 0 -- sup
 set -euo pipefail
 export DVC_NO_ANALYTICS=1
 tag="${TABLE_TAG:-t}"
+extra="${TABLE_EXTRA:-}"
 
 declare -A ROWS=(
   [full]=""
@@ -61,7 +64,7 @@ for s in "${seeds[@]}"; do
     if grep -qx "$name" <<<"$existing"; then echo "skip $name (exists)"; continue; fi
     git checkout -q params.yaml
     # shellcheck disable=SC2086
-    dvc exp run -n "$name" -S train.seed=$s ${ROWS[$row]}
+    dvc exp run -n "$name" -S train.seed=$s ${ROWS[$row]} $extra
   done
 done
 git checkout -q params.yaml
