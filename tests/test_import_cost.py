@@ -42,3 +42,21 @@ def test_cli_help_loads_no_heavy_library():
 @pytest.mark.parametrize("stage", ["pretrain", "viewpoint", "recognize", "evaluate"])
 def test_learning_stages_other_than_cluster_skip_sklearn(stage):
     assert "sklearn" not in _loaded_after(f"import vreid.stages.{stage}")
+
+
+def test_building_and_seeding_a_model_loads_neither_torchvision_nor_dynamo():
+    """Every learning stage builds a ReidNet and seeds itself: that must not import torchvision
+    (its models pull in torch._dynamo: 2.6 s per process here) nor torch._inductor (what the
+    public `torch.use_deterministic_algorithms` imports: 3.7 s); see vreid.learn.resnet and
+    vreid.learn.loop.deterministic_kernels. (torch's optimizers still load torch._dynamo at
+    their first parameter group, 1.6 s: not avoidable from here.)"""
+    code = (
+        "import torch\nfrom vreid.learn.backbone import ReidNet\n"
+        "from vreid.learn.loop import seed_everything\nseed_everything(0, 1)\n"
+        "ReidNet('resnet50', channels=16)(torch.zeros(2, 3, 32, 32))\n"
+        "assert torch.are_deterministic_algorithms_enabled()"
+    )
+    loaded = _loaded_after(code)
+    assert not loaded & {"torchvision", "torch._dynamo", "torch._inductor"}, sorted(
+        loaded & {"torchvision", "torch._dynamo", "torch._inductor"}
+    )

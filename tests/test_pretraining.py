@@ -105,17 +105,57 @@ def test_pool_preset_shares_nothing_with_the_default_set():
     assert not plates(data) & plates(pool)
 
 
-def test_channels_64_is_torchvisions_resnet_bit_for_bit():
+def _torchvision_reference(arch: str, channels: int) -> nn.Module:
+    """The network built with torchvision itself, re-widened with its own ``_make_layer``
+    and initialisation loop (what `backbone.resnet` did before it stopped importing it)."""
     import torchvision
 
+    net = getattr(torchvision.models, arch)(weights=None)
+    if channels == 64:
+        return net
+    block = type(net.layer1[0])
+    net.inplanes = channels
+    net.conv1 = nn.Conv2d(3, channels, kernel_size=7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(channels)
+    for i in range(4):
+        depth = len(getattr(net, f"layer{i + 1}"))
+        layer = net._make_layer(block, channels * 2**i, depth, stride=1 if i == 0 else 2)
+        setattr(net, f"layer{i + 1}", layer)
+    net.fc = nn.Linear(channels * 8 * block.expansion, net.fc.out_features)
+    for mod in net.modules():
+        if isinstance(mod, nn.Conv2d):
+            nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(mod, nn.BatchNorm2d):
+            nn.init.constant_(mod.weight, 1)
+            nn.init.constant_(mod.bias, 0)
+    return net
+
+
+@pytest.mark.parametrize(
+    "arch, channels",
+    [("resnet18", 64), ("resnet18", 32), ("resnet34", 16), ("resnet50", 32), ("resnet101", 8)],
+)
+def test_resnet_is_torchvisions_bit_for_bit(arch, channels):
+    """Same seed -> the same weights as torchvision's ResNet (so committed runs, cached models
+    and ImageNet state dicts stay valid), the same outputs and the same gradients."""
     from vreid.learn.backbone import resnet
 
     torch.manual_seed(3)
-    ours = resnet("resnet18", 64).state_dict()
+    ours = resnet(arch, channels)
     torch.manual_seed(3)
-    ref = torchvision.models.resnet18(weights=None).state_dict()
-    assert ours.keys() == ref.keys()
-    assert all(torch.equal(ours[k], ref[k]) for k in ref)
+    ref = _torchvision_reference(arch, channels)
+    mine, theirs = ours.state_dict(), ref.state_dict()
+    assert list(mine) == list(theirs)
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+    x = torch.randn(2, 3, 64, 48, generator=torch.Generator().manual_seed(0))
+    out_a, out_b = ours(x), ref(x)  # train mode: batch statistics, running stats updated
+    assert torch.equal(out_a, out_b)
+    out_a.square().sum().backward()
+    out_b.square().sum().backward()
+    grads = zip(ours.named_parameters(), ref.parameters(), strict=True)
+    assert all(torch.equal(p.grad, q.grad) for (_, p), q in grads)
+    assert all(torch.equal(a, b) for a, b in zip(ours.buffers(), ref.buffers(), strict=True))
+    assert torch.equal(ours.eval()(x), ref.eval()(x))
 
 
 @pytest.mark.parametrize("arch, dim", [("resnet18", 256), ("resnet50", 1024)])

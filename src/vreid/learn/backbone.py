@@ -1,4 +1,5 @@
-"""Backbone: a torchvision ResNet, global average pooling, a BN neck, L2-normalised embedding."""
+"""Backbone: a ResNet as torchvision builds it (:mod:`vreid.learn.resnet`), global average
+pooling, a BN neck, L2-normalised embedding."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from ..choices import ARCHS
 from ..io import InputError, load_weights
+from .resnet import ResNet, init_like_torchvision
 
 
 def resnet(arch: str, channels: int = 64) -> nn.Module:
-    """torchvision's ResNet ``arch`` (random weights). ``channels``: output channels of the stem
+    """torchvision's ResNet ``arch`` with random weights, built by :mod:`vreid.learn.resnet`
+    (same modules, names and initialisation, without importing torchvision). ``channels``:
+    output channels of the stem
     and of the first stage (64 = torchvision's network, the only width ImageNet weights fit);
     every stage scales with it (stage i has ``channels * 2**i`` planes), so 32 gives a network
     with about a quarter of the multiply-adds, initialised as torchvision initialises its own."""
@@ -26,7 +29,7 @@ def resnet(arch: str, channels: int = 64) -> nn.Module:
         raise ValueError(
             f"model.channels = {channels}; must be a positive integer (64 = torchvision)"
         )
-    net = getattr(torchvision.models, arch)(weights=None)
+    net = ResNet(arch)
     if channels == 64:
         return net
     block = type(net.layer1[0])
@@ -36,16 +39,9 @@ def resnet(arch: str, channels: int = 64) -> nn.Module:
     for i in range(4):
         name = f"layer{i + 1}"
         depth = len(getattr(net, name))
-        setattr(
-            net, name, net._make_layer(block, channels * 2**i, depth, stride=1 if i == 0 else 2)
-        )
+        setattr(net, name, net.make_layer(block, channels * 2**i, depth, stride=1 if i == 0 else 2))
     net.fc = nn.Linear(channels * 8 * block.expansion, net.fc.out_features)
-    for mod in net.modules():  # torchvision's own initialisation of its ResNets
-        if isinstance(mod, nn.Conv2d):
-            nn.init.kaiming_normal_(mod.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(mod, nn.BatchNorm2d):
-            nn.init.constant_(mod.weight, 1)
-            nn.init.constant_(mod.bias, 0)
+    init_like_torchvision(net)
     return net
 
 
@@ -148,6 +144,8 @@ def hub_weights(arch: str) -> dict[str, torch.Tensor]:
     (torchvision's convention, e.g. ``resnet18-f37072fd.pth``); a download is checked the
     same way; the file is read with ``weights_only=True`` (:func:`vreid.io.load_weights`).
     """
+    import torchvision  # only here: its import costs seconds (vreid.learn.resnet)
+
     url = torchvision.models.get_model_weights(arch).DEFAULT.url
     name = url.rsplit("/", 1)[-1]
     match = re.search(r"-([a-f0-9]{6,})\.", name)
