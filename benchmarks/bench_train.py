@@ -7,7 +7,8 @@ Usage::
 
 Both rows run in the same process, at the same batch, image size and torch threads:
 
-- ``bare backbone``: the torchvision ResNet (``--channels``: ``model.channels``'s width)
+- ``bare backbone``: torchvision's ResNet as :mod:`vreid.learn.resnet` builds it (``--channels``:
+  ``model.channels``'s width)
   forward + backward + SGD step on a random float batch (no augmentation, no loss beyond a
   mean, no memory): the floor of what a step costs.
 - ``recognize step``: what ``vreid.learn.loop.fit`` does per batch of the default recognition
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     b = args.batch
     g = torch.Generator().manual_seed(0)
 
-    # bare backbone: torchvision ResNet, random float batch, SGD
+    # bare backbone: the ResNet alone, random float batch, SGD
     torch.manual_seed(0)
     bare = channels_last(resnet(args.arch, args.channels).to(dev))
     bare_opt = torch.optim.SGD(bare.parameters(), lr=0.01, momentum=0.9)
