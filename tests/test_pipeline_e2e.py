@@ -172,10 +172,10 @@ def test_repro_tiny_end_to_end(tiny_repo):
     _run(["git", "commit", "-q", "-m", "results"], repo, env)
 
     # The data stages are deterministic: forced re-runs leave git clean.
-    _run(dvc + ["repro", "-f", "-s", "synthesize"], repo, env)
-    _run(dvc + ["repro", "-f", "-s", "pool"], repo, env)
-    _run(dvc + ["repro", "-f", "-s", "prepare"], repo, env)
-    _run(dvc + ["repro", "-f", "-s", "tracklets"], repo, env)
+    data_stages = ("synthesize", "pool", "prepare", "tracklets")
+    forced = _run(dvc + ["repro", "-f", "-s", *data_stages], repo, env)
+    for stage in data_stages:
+        assert f"Running stage '{stage}'" in forced, forced[-3000:]
     status = _run(["git", "status", "--porcelain"], repo, env)
     assert status.strip() == "", status
 
