@@ -1,5 +1,5 @@
-"""Backbone: a ResNet as torchvision builds it (:mod:`vreid.learn.resnet`), global average
-pooling, a BN neck, L2-normalised embedding."""
+"""Backbone: a ResNet as torchvision builds it (:func:`vreid.learn.resnet.resnet`, also importable
+from here), global average pooling, a BN neck, L2-normalised embedding."""
 
 from __future__ import annotations
 
@@ -11,38 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..choices import ARCHS
 from ..io import InputError, load_weights
-from .resnet import ResNet, init_like_torchvision
-
-
-def resnet(arch: str, channels: int = 64) -> nn.Module:
-    """torchvision's ResNet ``arch`` with random weights, built by :mod:`vreid.learn.resnet`
-    (same modules, names and initialisation, without importing torchvision). ``channels``:
-    output channels of the stem
-    and of the first stage (64 = torchvision's network, the only width ImageNet weights fit);
-    every stage scales with it (stage i has ``channels * 2**i`` planes), so 32 gives a network
-    with about a quarter of the multiply-adds, initialised as torchvision initialises its own."""
-    if arch not in ARCHS:
-        raise ValueError(f"model.arch = {arch!r}; allowed: {', '.join(ARCHS)}")
-    if channels < 1:
-        raise ValueError(
-            f"model.channels = {channels}; must be a positive integer (64 = torchvision)"
-        )
-    net = ResNet(arch)
-    if channels == 64:
-        return net
-    block = type(net.layer1[0])
-    net.inplanes = channels
-    net.conv1 = nn.Conv2d(3, channels, kernel_size=7, stride=2, padding=3, bias=False)
-    net.bn1 = nn.BatchNorm2d(channels)
-    for i in range(4):
-        name = f"layer{i + 1}"
-        depth = len(getattr(net, name))
-        setattr(net, name, net.make_layer(block, channels * 2**i, depth, stride=1 if i == 0 else 2))
-    net.fc = nn.Linear(channels * 8 * block.expansion, net.fc.out_features)
-    init_like_torchvision(net)
-    return net
+from .resnet import resnet
 
 
 class ReidNet(nn.Module):

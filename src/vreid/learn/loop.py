@@ -50,8 +50,8 @@ def seed_everything(seed: int, threads: int) -> None:
 
 def deterministic_kernels() -> None:
     """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its import of
-    ``torch._inductor.config`` (3.7 s per process on the project's CPU, measured with cProfile:
-    every learning stage paid it, the test suite ~30 times). That import only sets Inductor's
+    ``torch._inductor.config`` (3.7 s per process on the project's CPU, measured with cProfile;
+    every learning stage paid it). That import only sets Inductor's
     own deterministic flag, which matters under ``torch.compile``, not used here; the kernel
     switch itself is the same call. A torch without the private setter gets the public one."""
     setter = getattr(torch._C, "_set_deterministic_algorithms", None)

@@ -2,7 +2,7 @@
 
 Importing torchvision loads all its models and detection operators, and through them
 ``torch._dynamo``: 2.6 s per process on the project's Zen 3 CPU (``python -X importtime -c
-'import torchvision'``), paid by every learning stage DVC starts and ~35 times by the test suite.
+'import torchvision'``), paid by every learning stage DVC starts, many times over in the tests.
 This module creates the same modules under the same names, in the same order, and initialises
 them the same way, so the same seed gives the same weights bit for bit (checked against
 torchvision by ``tests/test_pretraining.py``), and torchvision's state dicts (ImageNet weights,
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from ..choices import ARCHS
 
 #: ``model.arch`` -> (block kind, blocks per stage), He et al. 2016, Table 1.
 LAYOUT: dict[str, tuple[str, tuple[int, int, int, int]]] = {
@@ -91,8 +93,6 @@ class ResNet(nn.Module):
 
     def __init__(self, arch: str, num_classes: int = 1000) -> None:
         super().__init__()
-        if arch not in LAYOUT:
-            raise ValueError(f"model.arch = {arch!r}; allowed: {', '.join(LAYOUT)}")
         kind, depths = LAYOUT[arch]
         block = BLOCKS[kind]
         self.inplanes = 64
@@ -121,6 +121,20 @@ class ResNet(nn.Module):
         blocks += [block(self.inplanes, planes) for _ in range(1, depth)]
         return nn.Sequential(*blocks)
 
+    def widen(self, channels: int) -> None:
+        """Rebuild the stem, the four stages and the classifier with ``channels`` stem channels
+        (stage i: ``channels * 2**i`` planes), initialised as the constructor initialises."""
+        block = type(self.layer1[0])
+        self.inplanes = channels
+        self.conv1 = nn.Conv2d(3, channels, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        for i in range(4):
+            name = f"layer{i + 1}"
+            depth = len(getattr(self, name))
+            setattr(self, name, self.make_layer(block, channels * 2**i, depth, 1 if i == 0 else 2))
+        self.fc = nn.Linear(channels * 8 * block.expansion, self.fc.out_features)
+        init_like_torchvision(self)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
@@ -135,3 +149,25 @@ def init_like_torchvision(net: nn.Module) -> None:
         elif isinstance(mod, nn.BatchNorm2d):
             nn.init.constant_(mod.weight, 1)
             nn.init.constant_(mod.bias, 0)
+
+
+def resnet(arch: str, channels: int = 64) -> ResNet:
+    """torchvision's ResNet ``arch`` with random weights. ``channels``: output channels of the
+    stem and of the first stage (64 = torchvision's network, the only width ImageNet weights
+    fit); every stage scales with it (stage i has ``channels * 2**i`` planes), so 32 gives a
+    network with about a quarter of the multiply-adds, initialised as torchvision initialises
+    its own.
+
+    Another width is built at 64 first and then re-widened (:meth:`ResNet.widen`): the random
+    draws of that first construction come before the narrower layers' own in every run made so
+    far, so building at ``channels`` directly would start every run from other weights."""
+    if arch not in ARCHS:
+        raise ValueError(f"model.arch = {arch!r}; allowed: {', '.join(ARCHS)}")
+    if channels < 1:
+        raise ValueError(
+            f"model.channels = {channels}; must be a positive integer (64 = torchvision)"
+        )
+    net = ResNet(arch)
+    if channels != 64:
+        net.widen(channels)
+    return net
