@@ -31,6 +31,7 @@ def test_committed_params_are_valid(good):
         (("recognize", "loss"), "triplet", r"recognize.loss = 'triplet'.*ctacl"),
         (("train", "device"), "gpu", r"train.device = 'gpu'.*cuda:N"),
         (("model", "arch"), "vgg", r"model.arch = 'vgg'"),
+        (("pretrain", "cue_detail_weight"), -0.5, r"pretrain.cue_detail_weight = -0.5 .*>= 0"),
     ],
 )
 def test_bad_values_are_named(good, path, value, expect):
@@ -56,6 +57,7 @@ NUMBERS = [
     ("cluster", "lr"),
     ("viewpoint", "lr"),
     ("pretrain", "lr"),
+    ("pretrain", "cue_detail_weight"),
     ("augment", "flip"),
     ("data", "val_share"),
 ]

@@ -11,8 +11,9 @@ from torch import nn
 
 from vreid.io import InputError
 from vreid.learn.backbone import ReidNet, backbone_state_dict
-from vreid.learn.pretraining import attribute_loss, attribute_targets
-from vreid.synth.plan import CUE_POOL
+from vreid.learn.pretraining import attribute_loss, attribute_targets, with_cue_detail
+from vreid.synth.palette import CUE_PALETTE
+from vreid.synth.plan import CUE_DETAIL_SIZES, CUE_POOL, build_world, cue_detail_classes
 
 
 def _meta():
@@ -42,12 +43,16 @@ def test_targets_from_synth_meta():
         attribute_targets(_meta(), sizes={"type": 9, "color": 10, "model": 3, "view": 5})
 
 
-def test_attribute_loss_matches_per_head_reference():
+def _loss_inputs(seed: int):
+    """Targets of ``_meta()`` as tensors and random logits for them."""
     t = attribute_targets(_meta())
-    g = torch.Generator().manual_seed(0)
-    logits = torch.randn(3, t.width, generator=g)
+    logits = torch.randn(3, t.width, generator=torch.Generator().manual_seed(seed))
     classes = {k: torch.from_numpy(v) for k, v in t.classes.items()}
-    cues = torch.from_numpy(t.cues)
+    return t, logits, classes, torch.from_numpy(t.cues)
+
+
+def test_attribute_loss_matches_per_head_reference():
+    t, logits, classes, cues = _loss_inputs(0)
     loss, parts = attribute_loss(logits, classes, cues, t.sizes)
     ref, start = 0.0, 0
     for name, size in t.sizes.items():
@@ -61,6 +66,89 @@ def test_attribute_loss_matches_per_head_reference():
     assert float(loss) == pytest.approx(ref, rel=1e-5)
     assert parts["loss"] == pytest.approx(ref, rel=1e-5)
     assert 0.0 <= parts["acc_type"] <= 1.0
+
+
+def _expected_detail(ident: dict) -> dict[str, int]:
+    """Reference: each cue-level class spelled out from the plan's raw cue dicts."""
+    c, out = ident["cues"], {}
+    kinds = {
+        "decal": ["stripe", "logo", "two_tone", "band"],
+        "face": ["front", "rear", "left", "right"],
+        "dent": ["dark", "primer", "scrape"],
+        "roof": ["rack", "box", "light"],
+        "rear": ["spoiler", "sign", "spare", "ladder"],
+    }
+    s = c.get("sticker")
+    out["sticker_corner"] = s["corner"] + 1 if s else 0
+    out["sticker_n"] = s["n"] if s else 0
+    out["sticker_color"] = s["colors"][0] + 1 if s else 0
+    for side in ("left", "right"):
+        d = c.get(f"decal_{side}")
+        out[f"decal_{side}_kind"] = kinds["decal"].index(d["kind"]) + 1 if d else 0
+        out[f"decal_{side}_color"] = d["color"] + 1 if d else 0
+    d = c.get("dent")
+    out["dent_face"] = kinds["face"].index(d["face"]) + 1 if d else 0
+    out["dent_kind"] = kinds["dent"].index(d["kind"]) + 1 if d else 0
+    r = c.get("roof")
+    out["roof_kind"] = kinds["roof"].index(r["kind"]) + 1 if r else 0
+    out["roof_color"] = r["color"] + 1 if r else 0
+    r = c.get("rims")
+    out["rims_color"] = r["color"] + 1 if r else 0
+    out["rims_spokes"] = [0, 4, 5, 6].index(r["spokes"]) + 1 if r else 0
+    r = c.get("rear_item")
+    out["rear_kind"] = kinds["rear"].index(r["kind"]) + 1 if r else 0
+    out["rear_color"] = r["color"] + 1 if r else 0
+    out["plate_front_bg"] = ident["plate_front"]["bg"]
+    out["plate_rear_bg"] = ident["plate_rear"]["bg"]
+    return out
+
+
+def test_cue_detail_classes_match_the_plans_cues_and_fill_every_class():
+    """Every identity's classes equal the spelled-out reference; over 400 identities every
+    class of every head occurs (absent = 0 included), none reaches its size."""
+    world = build_world({"preset": "tiny", "n_train_ids": 400})
+    seen = {name: set() for name in CUE_DETAIL_SIZES}
+    for ident in world["identities"].values():
+        got = cue_detail_classes(ident)
+        assert list(got) == list(CUE_DETAIL_SIZES)
+        assert got == _expected_detail(ident)
+        for name, v in got.items():
+            seen[name].add(v)
+    for name, size in CUE_DETAIL_SIZES.items():
+        expected = set(range(size))
+        if name.endswith("_color") and name not in ("rims_color", "sticker_color"):
+            expected = {0} | {1 + i for i in range(len(CUE_PALETTE))}  # colours contrast paint
+            assert seen[name] <= expected and len(seen[name]) >= size - 3, (name, seen[name])
+            continue
+        assert seen[name] == expected, (name, seen[name], size)
+
+
+def test_cue_detail_heads_extend_the_targets_with_their_weight():
+    world = build_world({"preset": "tiny", "n_train_ids": 20})
+    vids = np.array(sorted(world["identities"]) * 2)
+    meta = _meta().iloc[[0, 1, 2] * 14][: len(vids)].reset_index(drop=True)
+    base = attribute_targets(meta)
+    t = with_cue_detail(base, vids, world["identities"], 0.25)
+    names = [f"cue:{n}" for n in CUE_DETAIL_SIZES]
+    assert list(t.sizes) == list(base.sizes) + names
+    assert t.width == base.width + sum(CUE_DETAIL_SIZES.values())
+    assert t.weights == dict.fromkeys(names, 0.25)
+    for i, v in enumerate(vids):
+        expected = _expected_detail(world["identities"][int(v)])
+        assert {n: int(t.classes[f"cue:{n}"][i]) for n in CUE_DETAIL_SIZES} == expected
+    with pytest.raises(ValueError, match=r"\[99999\] are not in the pool's plan.*dvc repro pool"):
+        with_cue_detail(base, np.array([99999]), world["identities"], 0.5)
+
+
+def test_attribute_loss_weights_each_head():
+    t, logits, classes, cues = _loss_inputs(1)
+    plain, parts = attribute_loss(logits, classes, cues, t.sizes)
+    weighted, wparts = attribute_loss(logits, classes, cues, t.sizes, {"model": 0.5, "view": 0})
+    ce = F.cross_entropy
+    assert wparts["model"] == pytest.approx(0.5 * parts["model"], rel=1e-6)
+    assert wparts["view"] == 0 and wparts["type"] == parts["type"]
+    dropped = 0.5 * float(ce(logits[:, 19:25], classes["model"])) + parts["view"]
+    assert float(weighted) == pytest.approx(float(plain) - dropped, rel=1e-5)
 
 
 def test_backbone_round_trip_through_model_pretrained(tmp_path: Path):

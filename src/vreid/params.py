@@ -151,6 +151,7 @@ SCHEMA: dict[str, Any] = {
         "optimizer": OPTIMIZER,
         "lr": _num(0, lo_open=True),
         "schedule": SCHEDULE,
+        "cue_detail_weight": _num(0),
     },
     "viewpoint": {
         "height": _int(16),

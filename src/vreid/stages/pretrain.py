@@ -4,7 +4,8 @@ The counterpart of the papers' ImageNet initialisation (see :mod:`vreid.learn.pr
 the pool rendered by the `pool` stage (``data/pretrain_pool``: its own seed, so its vehicle
 models, identities and cameras are disjoint from the dataset's train, validation and test),
 trains ``model.arch`` at ``model.height x model.width`` to predict type, colour, model,
-viewpoint and cue kinds, and writes the encoder in torchvision's names to
+viewpoint and cue kinds (and, with ``pretrain.cue_detail_weight`` > 0, the cues' details from the
+pool's plan), and writes the encoder in torchvision's names to
 ``artifacts/pretrain/backbone.pt`` (``model.pretrained`` points there by default; set it to
 ``none`` to start from random weights). ``metrics/pretrain.json`` has the attribute accuracy on
 pool identities held out of training. Cached by DVC: it runs once per pool and model shape.
@@ -23,7 +24,13 @@ from ..learn.backbone import backbone_state_dict
 from ..learn.distributed import is_main
 from ..learn.images import ImageSource, normalize
 from ..learn.loop import Recipe, channels_last, file_digest, train
-from ..learn.pretraining import attribute_head, attribute_loss, attribute_targets
+from ..learn.pretraining import (
+    attribute_head,
+    attribute_loss,
+    attribute_targets,
+    with_cue_detail,
+)
+from ..synth.plan import build_world
 from ..synth.presets import load_spec
 from ._common import (
     METRICS,
@@ -87,6 +94,9 @@ def main() -> None:
     device = device_and_seed({**params, "train": {**t, "seed": p["seed"]}})
     is_held = held_out(meta, p["seed"])
     targets = attribute_targets(meta)
+    if p["cue_detail_weight"] > 0:
+        plan = build_world(load_spec(POOL_SPEC))["identities"]
+        targets = with_cue_detail(targets, meta["vid"].to_numpy(), plan, p["cue_detail_weight"])
     log.info(
         "[pretrain] pool: %d images of %d vehicles (%d held out); heads %s + %d cue kinds",
         len(meta),
@@ -108,7 +118,11 @@ def main() -> None:
         pooled, _, _ = model.forward_all(x)
         idx = idx.to(device)
         loss, parts = attribute_loss(
-            head(pooled), {k: v[idx] for k, v in classes.items()}, cues[idx], targets.sizes
+            head(pooled),
+            {k: v[idx] for k, v in classes.items()},
+            cues[idx],
+            targets.sizes,
+            targets.weights,
         )
         return loss, parts, None
 
@@ -141,7 +155,9 @@ def write_outputs(model, params: dict, meta, is_held, history: list[dict], held_
     write_json(
         METRICS / "pretrain.json",
         {
-            "task": "attributes (type, colour, model, viewpoint, cue kinds); no identity classes",
+            "task": "attributes (type, colour, model, viewpoint, cue kinds"
+            + (", cue details" if params["pretrain"]["cue_detail_weight"] > 0 else "")
+            + "); no identity classes",
             "arch": params["model"]["arch"],
             "n_images": int((~is_held).sum()),
             "n_vehicles": int(meta["vid"][~is_held].nunique()),
@@ -165,7 +181,11 @@ def held_out_accuracy(model, head, source, rows: np.ndarray, targets, device) ->
         pooled, _, _ = model.forward_all(channels_last(normalize(x.to(device))))
         idx = idx.to(device)
         _, parts = attribute_loss(
-            head(pooled), {k: v[idx] for k, v in classes.items()}, cues[idx], targets.sizes
+            head(pooled),
+            {k: v[idx] for k, v in classes.items()},
+            cues[idx],
+            targets.sizes,
+            targets.weights,
         )
         for k, v in parts.items():
             if k.startswith("acc_"):

@@ -26,8 +26,10 @@ from .presets import (
 )
 
 __all__ = [
+    "CUE_DETAIL_SIZES",
     "CUE_POOL",
     "build_world",
+    "cue_detail_classes",
     "image_name",
     "plan_rows",
     "sample_dataset_plan",
@@ -47,6 +49,18 @@ CUE_POOL: tuple[str, ...] = (
     "rims",
     "rear_item",
 )
+
+
+#: The values each cue's kind-like fields are drawn from (the renderer reads the same names).
+STICKER_MAX = 3  # stickers per corner group: 1..STICKER_MAX
+DECAL_KINDS: tuple[str, ...] = ("stripe", "logo", "two_tone", "band")
+DENT_FACES: tuple[str, ...] = ("front", "rear", "left", "right")
+DENT_KINDS: tuple[str, ...] = ("dark", "primer", "scrape")
+ROOF_KINDS: tuple[str, ...] = ("rack", "box", "light")
+REAR_ITEM_KINDS: tuple[str, ...] = ("spoiler", "sign", "spare", "ladder")
+RIM_COLORS = 4  # gold, black, white, bright
+RIM_SPOKES: tuple[int, ...] = (0, 4, 5, 6)
+PLATE_BGS = 3  # blue, yellow, green-white
 
 
 def _rng(*key: int) -> np.random.Generator:
@@ -218,13 +232,13 @@ def _draw_cue(
     if name == "sticker":
         return {
             "corner": int(rng.integers(0, 4)),
-            "n": int(rng.integers(1, 4)),
+            "n": int(rng.integers(1, STICKER_MAX + 1)),
             "colors": [int(rng.integers(0, len(CUE_PALETTE))) for _ in range(3)],
             "size": sz * float(rng.uniform(0.16, 0.26)),
         }
     if name in ("decal_left", "decal_right"):
         return {
-            "kind": str(rng.choice(["stripe", "logo", "two_tone", "band"])),
+            "kind": str(rng.choice(list(DECAL_KINDS))),
             "color": _contrasting(rng, paint),
             "color2": int(rng.integers(0, len(CUE_PALETTE))),
             "pos": float(rng.uniform(0.2, 0.8)),
@@ -232,14 +246,14 @@ def _draw_cue(
         }
     if name == "dent":
         return {
-            "face": str(rng.choice(["front", "rear", "left", "right"])),
+            "face": str(rng.choice(list(DENT_FACES))),
             "s": float(rng.uniform(0.2, 0.8)),
             "t": float(rng.uniform(0.25, 0.75)),
             "size": sz * float(rng.uniform(0.25, 0.4)),
-            "kind": str(rng.choice(["dark", "primer", "scrape"])),
+            "kind": str(rng.choice(list(DENT_KINDS))),
         }
     if name == "roof":
-        kinds = ["rack", "box", "light"] if tname not in ("bus", "truck") else ["box", "light"]
+        kinds = list(ROOF_KINDS) if tname not in ("bus", "truck") else ["box", "light"]
         kind = str(rng.choice(kinds))
         if kind == "light":  # taxi / company sign
             color = int(rng.choice([1, 4, 0, 3]))
@@ -255,8 +269,8 @@ def _draw_cue(
         }
     if name == "rims":
         return {
-            "color": int(rng.integers(0, 4)),  # gold, black, white, bright
-            "spokes": int(rng.choice([0, 4, 5, 6])),
+            "color": int(rng.integers(0, RIM_COLORS)),
+            "spokes": int(rng.choice(list(RIM_SPOKES))),
             "size": float(rng.uniform(0.6, 0.75)),
         }
     if name == "rear_item":
@@ -381,6 +395,69 @@ def cue_summary(ident: dict) -> str:
         kind = c.get("kind", c.get("face", ""))
         parts.append(f"{name}:{kind}" if kind else name)
     return ";".join(parts)
+
+
+_NC = len(CUE_PALETTE) + 1  # a cue colour, or 0 = cue absent
+#: Classes of each cue-level attribute (class 0 = the identity has no such cue; plates always
+#: exist). The order is the order of the pretraining heads' logits.
+CUE_DETAIL_SIZES: dict[str, int] = {
+    "sticker_corner": 5,
+    "sticker_n": STICKER_MAX + 1,
+    "sticker_color": _NC,
+    "decal_left_kind": len(DECAL_KINDS) + 1,
+    "decal_left_color": _NC,
+    "decal_right_kind": len(DECAL_KINDS) + 1,
+    "decal_right_color": _NC,
+    "dent_face": len(DENT_FACES) + 1,
+    "dent_kind": len(DENT_KINDS) + 1,
+    "roof_kind": len(ROOF_KINDS) + 1,
+    "roof_color": _NC,
+    "rims_color": RIM_COLORS + 1,
+    "rims_spokes": len(RIM_SPOKES) + 1,
+    "rear_kind": len(REAR_ITEM_KINDS) + 1,
+    "rear_color": _NC,
+    "plate_front_bg": PLATE_BGS,
+    "plate_rear_bg": PLATE_BGS,
+}
+
+
+def cue_detail_classes(ident: dict) -> dict[str, int]:
+    """The class of every :data:`CUE_DETAIL_SIZES` attribute of one identity of the plan:
+    which corner, how many and which colour of stickers, each decal's kind and colour, the
+    dent's face and kind, the roof item's, rims' and rear item's kind and colour, and each
+    plate's background. 0 = the cue is absent; a present cue's value ``v`` of a drawn list
+    ``L`` is ``1 + L.index(v)``."""
+    cues = ident["cues"]
+
+    def of(name: str, field: str, values=None) -> int:
+        cue = cues.get(name)
+        if cue is None:
+            return 0
+        v = cue[field]
+        return 1 + (values.index(v) if values is not None else int(v))
+
+    sticker = cues.get("sticker")
+    out = {
+        "sticker_corner": of("sticker", "corner"),
+        "sticker_n": 0 if sticker is None else int(sticker["n"]),  # n is 1..STICKER_MAX
+        "sticker_color": 0 if sticker is None else 1 + int(sticker["colors"][0]),
+    }
+    for side in ("left", "right"):
+        out[f"decal_{side}_kind"] = of(f"decal_{side}", "kind", DECAL_KINDS)
+        out[f"decal_{side}_color"] = of(f"decal_{side}", "color")
+    out |= {
+        "dent_face": of("dent", "face", DENT_FACES),
+        "dent_kind": of("dent", "kind", DENT_KINDS),
+        "roof_kind": of("roof", "kind", ROOF_KINDS),
+        "roof_color": of("roof", "color"),
+        "rims_color": of("rims", "color"),
+        "rims_spokes": of("rims", "spokes", RIM_SPOKES),
+        "rear_kind": of("rear_item", "kind", REAR_ITEM_KINDS),
+        "rear_color": of("rear_item", "color"),
+        "plate_front_bg": int(ident["plate_front"]["bg"]),
+        "plate_rear_bg": int(ident["plate_rear"]["bg"]),
+    }
+    return out
 
 
 # --------------------------------------------------------------------------------------------

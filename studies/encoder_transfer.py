@@ -1,0 +1,60 @@
+"""How far a pretrained encoder gets on its own: retrieval before any training on the dataset.
+
+The counterpart of "ImageNet weights, no re-ID training" in the papers' setting: each encoder
+file (``model.pretrained`` format, e.g. ``artifacts/pretrain/backbone.pt``) is loaded into
+``model.arch`` / ``model.channels`` of ``params.yaml``, the validation and test images of the
+last `dvc repro` (``data/manifest.csv``) are embedded without augmentation, and their
+retrieval mAP / rank-1 is printed (same protocol as the `evaluate` stage). An encoder that
+already reaches the supervised bound here has learned the set's identities' make-up in
+pretraining (README "Calibrating the testbed", P40).
+
+    python studies/encoder_transfer.py artifacts/pretrain/backbone.pt [other.pt ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from vreid.learn.loop import extract_features
+from vreid.params import load
+from vreid.stages._common import (
+    build_model,
+    image_source,
+    read_manifest,
+    retrieval_by_split,
+    views_for_eval,
+)
+
+
+def direct_transfer(params: dict, encoder: str, device: torch.device) -> dict[str, dict]:
+    """Retrieval summaries (``{"val": ..., "test": ...}``) of ``encoder``'s pooled features."""
+    df = read_manifest()
+    params = {**params, "model": {**params["model"], "pretrained": encoder}}
+    split = df["split"]
+    rows = np.flatnonzero(split.isin(["val_query", "val_gallery", "query", "gallery"]).to_numpy())
+    model = build_model(params).to(device).eval()
+    feats = np.zeros((len(df), model.dim), dtype=np.float32)
+    feats[rows] = extract_features(model, image_source(df, params), device, indices=rows)
+    return retrieval_by_split(df, feats, params, views_for_eval(df), device)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("encoders", nargs="+", help="encoder files (model.pretrained format)")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    params = load(args.params)
+    print("| encoder | val mAP | val rank-1 | test mAP | test rank-1 |")
+    print("|---|---|---|---|---|")
+    for enc in args.encoders:
+        r = direct_transfer(params, enc, torch.device(args.device))
+        cells = [f"{r[w][k]:.4f}" for w in ("val", "test") if w in r for k in ("mAP", "rank1")]
+        print(f"| {enc} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
