@@ -22,19 +22,20 @@ from vreid.learn.loop import extract_features
 from vreid.params import load
 from vreid.stages._common import (
     build_model,
+    eval_splits,
     image_source,
+    query_gallery,
     read_manifest,
     retrieval_by_split,
     views_for_eval,
 )
 
 
-def direct_transfer(params: dict, encoder: str, device: torch.device) -> dict[str, dict]:
-    """Retrieval summaries (``{"val": ..., "test": ...}``) of ``encoder``'s pooled features."""
-    df = read_manifest()
+def direct_transfer(df, params: dict, encoder: str, device: torch.device) -> dict[str, dict]:
+    """Retrieval summaries (``{"val": ..., "test": ...}``) of ``encoder``'s pooled features
+    on the manifest ``df``'s query and gallery images."""
     params = {**params, "model": {**params["model"], "pretrained": encoder}}
-    split = df["split"]
-    rows = np.flatnonzero(split.isin(["val_query", "val_gallery", "query", "gallery"]).to_numpy())
+    rows = np.concatenate([r for w in eval_splits(df) for r in query_gallery(df, w)])
     model = build_model(params).to(device).eval()
     feats = np.zeros((len(df), model.dim), dtype=np.float32)
     feats[rows] = extract_features(model, image_source(df, params), device, indices=rows)
@@ -48,10 +49,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     params = load(args.params)
+    df = read_manifest()
     print("| encoder | val mAP | val rank-1 | test mAP | test rank-1 |")
     print("|---|---|---|---|---|")
     for enc in args.encoders:
-        r = direct_transfer(params, enc, torch.device(args.device))
+        r = direct_transfer(df, params, enc, torch.device(args.device))
         cells = [f"{r[w][k]:.4f}" for w in ("val", "test") if w in r for k in ("mAP", "rank1")]
         print(f"| {enc} | " + " | ".join(cells) + " |")
 
