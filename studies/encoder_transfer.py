@@ -8,7 +8,13 @@ retrieval mAP / rank-1 is printed (same protocol as the `evaluate` stage). An en
 already reaches the supervised bound here has learned the set's identities' make-up in
 pretraining (README "Calibrating the testbed", P40).
 
+With ``--trained`` the files are models written by a learning stage (``artifacts/*/model.pt``,
+the format ``vreid embed --model`` reads): a model trained on one rendering of the set is then
+measured on another one's validation and test vehicles, e.g. two training-set sizes on the
+same held-out vehicles (P41). On the model's own set this gives the `evaluate` stage's numbers.
+
     python studies/encoder_transfer.py artifacts/pretrain/backbone.pt [other.pt ...]
+    python studies/encoder_transfer.py --trained artifacts/cluster/model.pt [other.pt ...]
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import numpy as np
 import torch
 
+from vreid.inference import load_encoder
 from vreid.learn.loop import extract_features
 from vreid.params import load
 from vreid.stages._common import (
@@ -31,12 +38,18 @@ from vreid.stages._common import (
 )
 
 
-def direct_transfer(df, params: dict, encoder: str, device: torch.device) -> dict[str, dict]:
+def direct_transfer(
+    df, params: dict, encoder: str, device: torch.device, trained: bool = False
+) -> dict[str, dict]:
     """Retrieval summaries (``{"val": ..., "test": ...}``) of ``encoder``'s pooled features
-    on the manifest ``df``'s query and gallery images."""
-    params = {**params, "model": {**params["model"], "pretrained": encoder}}
+    on the manifest ``df``'s query and gallery images (``trained``: a stage's model file, its
+    BN-neck feature; else a ``model.pretrained`` encoder file)."""
     rows = np.concatenate([r for w in eval_splits(df) for r in query_gallery(df, w)])
-    model = build_model(params).to(device).eval()
+    if trained:
+        model = load_encoder(encoder, params, str(device)).model
+    else:
+        params = {**params, "model": {**params["model"], "pretrained": encoder}}
+        model = build_model(params).to(device).eval()
     feats = np.zeros((len(df), model.dim), dtype=np.float32)
     feats[rows] = extract_features(model, image_source(df, params), device, indices=rows)
     return retrieval_by_split(df, feats, params, views_for_eval(df), device)
@@ -45,6 +58,9 @@ def direct_transfer(df, params: dict, encoder: str, device: torch.device) -> dic
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("encoders", nargs="+", help="encoder files (model.pretrained format)")
+    ap.add_argument(
+        "--trained", action="store_true", help="the files are learning stages' model.pt files"
+    )
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
@@ -53,7 +69,7 @@ def main() -> None:
     print("| encoder | val mAP | val rank-1 | test mAP | test rank-1 |")
     print("|---|---|---|---|---|")
     for enc in args.encoders:
-        r = direct_transfer(df, params, enc, torch.device(args.device))
+        r = direct_transfer(df, params, enc, torch.device(args.device), args.trained)
         cells = [f"{r[w][k]:.4f}" for w in ("val", "test") if w in r for k in ("mAP", "rank1")]
         print(f"| {enc} | " + " | ".join(cells) + " |")
 
