@@ -42,8 +42,8 @@ def direct_transfer(
     df, params: dict, encoder: str, device: torch.device, trained: bool = False
 ) -> dict[str, dict]:
     """Retrieval summaries (``{"val": ..., "test": ...}``) of ``encoder``'s pooled features
-    on the manifest ``df``'s query and gallery images (``trained``: a stage's model file, its
-    BN-neck feature; else a ``model.pretrained`` encoder file)."""
+    on the manifest ``df``'s query and gallery images (``trained``: a stage's model file,
+    embedded as the `evaluate` stage embeds it; else a ``model.pretrained`` encoder file)."""
     rows = np.concatenate([r for w in eval_splits(df) for r in query_gallery(df, w)])
     if trained:
         model = load_encoder(encoder, params, str(device)).model
@@ -57,7 +57,11 @@ def direct_transfer(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("encoders", nargs="+", help="encoder files (model.pretrained format)")
+    ap.add_argument(
+        "encoders",
+        nargs="+",
+        help="encoder files (model.pretrained format; --trained: model.pt files)",
+    )
     ap.add_argument(
         "--trained", action="store_true", help="the files are learning stages' model.pt files"
     )
