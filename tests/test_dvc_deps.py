@@ -140,6 +140,45 @@ def test_the_check_sees_a_dropped_or_an_extra_dep():
     assert unused == {name: ["src/vreid/report.py"]}
 
 
+#: The dep through which a stage sees the dataset's image files (the manifest holds only their
+#: paths, so a re-rendered image under the same name would not change it).
+DATA_ROOT_DEP = "${data.root}"
+
+
+def image_reading_stages() -> set[str]:
+    """Stages whose script opens the images the manifest points to (``_common.image_source``)."""
+    return {
+        name
+        for name, module in stage_modules().items()
+        if "image_source(" in _module_file(module).read_text()
+    }
+
+
+def data_root_problems(stages: dict) -> list[str]:
+    """Stages that open the dataset's images without listing ``${data.root}`` in their deps."""
+    return sorted(
+        name
+        for name in image_reading_stages() & set(stages)
+        if DATA_ROOT_DEP
+        not in [d if isinstance(d, str) else next(iter(d)) for d in stages[name]["deps"]]
+    )
+
+
+def test_every_stage_reading_the_images_depends_on_them():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert {"viewpoint", "recognize", "cluster"} <= image_reading_stages()
+    assert not data_root_problems(stages), (
+        f"stages that read the images without `- {DATA_ROOT_DEP}` in their deps (a re-rendered "
+        f"image would not re-run them): {data_root_problems(stages)}"
+    )
+
+
+def test_the_data_root_check_sees_a_dropped_dep():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    stages["cluster"]["deps"].remove(DATA_ROOT_DEP)
+    assert data_root_problems(stages) == ["cluster"]
+
+
 def run_cache_blockers(stages: dict) -> dict[str, list[str]]:
     """Per stage, the outputs that make DVC skip its run cache: an ``outs`` entry with
     ``cache: false`` or ``persist: true`` (DVC keeps uncached files in the run cache only when
