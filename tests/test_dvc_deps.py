@@ -73,9 +73,13 @@ def stage_modules() -> dict[str, str]:
     return out
 
 
+def dep_paths(stage: dict) -> list[str]:
+    """The paths of a stage's ``deps`` (an entry is a path or a one-key mapping)."""
+    return [str(d) if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
+
+
 def listed_src_deps(stage: dict) -> list[str]:
-    deps = [str(d) if isinstance(d, str) else next(iter(d)) for d in stage.get("deps", [])]
-    return [d.rstrip("/") for d in deps if d.startswith("src/")]
+    return [d.rstrip("/") for d in dep_paths(stage) if d.startswith("src/")]
 
 
 def _files_under(dep: str) -> set[Path]:
@@ -159,8 +163,7 @@ def data_root_problems(stages: dict) -> list[str]:
     return sorted(
         name
         for name in image_reading_stages() & set(stages)
-        if DATA_ROOT_DEP
-        not in [d if isinstance(d, str) else next(iter(d)) for d in stages[name]["deps"]]
+        if DATA_ROOT_DEP not in dep_paths(stages[name])
     )
 
 
