@@ -32,6 +32,34 @@ def _share(pos: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     return float(((pos & same).sum(1)[has] / n[has]).mean()), float(n.mean())
 
 
+def mined_positive_masks(
+    z: torch.Tensor, cams: np.ndarray, tracklets: np.ndarray, k: int, gamma: float, block: int = 512
+):
+    """Yield ``(idx, pos)`` per block of anchors: CTACL's positives (own tracklet and P+), mined
+    as :func:`vreid.learn.losses.ctacl_masks` does on the L2-normalised train features ``z``,
+    with the anchor itself removed."""
+    memory = CameraTrackletMemory(
+        z, torch.from_numpy(cams.copy()), torch.from_numpy(tracklets.copy())
+    )
+    for start in range(0, len(z), block):
+        idx = torch.arange(start, min(start + block, len(z)))
+        pos, _ = ctacl_masks(z[idx], idx, memory, extended=True, k=k, gamma=gamma)
+        pos = pos.numpy()
+        pos[np.arange(len(idx)), idx.numpy()] = False  # the anchor itself
+        yield idx.numpy(), pos
+
+
+def p_plus_share(
+    z: torch.Tensor, cams: np.ndarray, tracklets: np.ndarray, vid: np.ndarray, k: int, gamma: float
+) -> float:
+    """Same-vehicle share of the mined other-camera positives P+ (Eq. 5-6), mean over anchors."""
+    parts = [
+        (pos & (tracklets[idx][:, None] != tracklets[None, :]), vid[idx][:, None] == vid[None, :])
+        for idx, pos in mined_positive_masks(z, cams, tracklets, k, gamma)
+    ]
+    return _share(np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts]))[0]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", default="artifacts/recognize/features.npy")
@@ -43,19 +71,10 @@ def main() -> None:
     z = torch.from_numpy(np.load(a.features)[rows].copy()).float()
     z = z / z.norm(dim=1, keepdim=True)
     vid = df["vid"].to_numpy()[rows]
-    memory = CameraTrackletMemory(
-        z, torch.from_numpy(cams.copy()), torch.from_numpy(tracklets.copy())
-    )
     out = {"own tracklet": [], "P+ (mined, other cameras)": [], "CTACL positives (both)": []}
-    for start in range(0, len(rows), 512):
-        idx = torch.arange(start, min(start + 512, len(rows)))
-        pos, _ = ctacl_masks(
-            z[idx], idx, memory, extended=True, k=params["k"], gamma=params["gamma"]
-        )
-        pos = pos.numpy()
-        pos[np.arange(len(idx)), idx.numpy()] = False  # the anchor itself
-        own = tracklets[idx.numpy()][:, None] == tracklets[None, :]
-        same = vid[idx.numpy()][:, None] == vid[None, :]
+    for idx, pos in mined_positive_masks(z, cams, tracklets, params["k"], params["gamma"]):
+        own = tracklets[idx][:, None] == tracklets[None, :]
+        same = vid[idx][:, None] == vid[None, :]
         for name, mask in zip(out, (pos & own, pos & ~own, pos), strict=True):
             out[name].append((mask, same))
     labels = pd.read_csv(a.labels)["pseudo_label"].to_numpy()[: len(rows)]

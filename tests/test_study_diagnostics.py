@@ -1,0 +1,67 @@
+"""The DA diagnosis's own measures (studies/da_diagnosis.py) against brute-force references."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "studies"))
+
+import da_diagnosis as dd  # noqa: E402
+
+
+def _toy(seed: int = 0, n_q: int = 12, n_g: int = 40):
+    rng = np.random.default_rng(seed)
+    n = n_q + n_g
+    df = pd.DataFrame(
+        {
+            "split": ["query"] * n_q + ["gallery"] * n_g,
+            "vid": rng.integers(0, 6, n),
+            "camid": rng.integers(1, 4, n),
+        }
+    )
+    feats = rng.normal(size=(n, 8)).astype(np.float32)
+    return df, feats / np.linalg.norm(feats, axis=1, keepdims=True)
+
+
+def _impostors_brute_force(df, feats, top):
+    q = np.flatnonzero(df["split"] == "query")
+    g = np.flatnonzero(df["split"] == "gallery")
+    wrong = same = 0
+    for i in q:
+        kept = [j for j in g if not (df.vid[j] == df.vid[i] and df.camid[j] == df.camid[i])]
+        kept.sort(key=lambda j: (-float(feats[i] @ feats[j]), j))
+        for j in kept[:top]:
+            if df.vid[j] != df.vid[i]:
+                wrong += 1
+                same += int(df.camid[j] == df.camid[i])
+    return same / wrong
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("top", [1, 5, 10])
+def test_same_camera_impostor_share_matches_a_loop(seed, top):
+    df, feats = _toy(seed)
+    got = dd.same_camera_impostor_share(df, feats, "test", top=top)
+    assert got == pytest.approx(_impostors_brute_force(df, feats, top), abs=1e-12)
+
+
+def test_camera_logits_score_each_feature_against_the_normalised_camera_means():
+    rng = np.random.default_rng(3)
+    z = torch.from_numpy(rng.normal(size=(20, 4)))
+    cams = rng.choice([2, 5, 9], size=20)
+    logits, own = dd.camera_logits(z, cams)
+    for col, c in enumerate((2, 5, 9)):
+        mean = z[torch.from_numpy(cams == c)].mean(0)
+        ref = z @ (mean / mean.norm())
+        torch.testing.assert_close(logits[:, col], ref)
+    assert [(2, 5, 9)[k] for k in own.tolist()] == cams.tolist()
+
+
+def test_compare_refuses_unpaired_lists():
+    df, _ = _toy()
+    with pytest.raises(SystemExit, match="one file per seed"):
+        dd.compare(df, {}, ["a.npy", "b.npy"], ["c.npy"])
