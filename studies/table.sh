@@ -56,6 +56,8 @@ declare -A ROWS=(
   [sup-tm1]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=1.0"
   [sup-tm15]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=1.5"
   [sup-tm2]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=2.0"
+  [sup-tm3]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=3.0"
+  [sup-tm5]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=5.0"
   [sup-ls0]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.label_smoothing=0"
   [sup-ls02]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.label_smoothing=0.2"
   [sup-ls03]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.label_smoothing=0.3"
@@ -66,7 +68,7 @@ declare -A ROWS=(
 )
 ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
 # not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 tw8 lr005
-# lr002 lr01 lr02 beta005 sup-k2 sup-k8 sup-tm0 sup-tm06 sup-tm1 sup-tm15 sup-tm2 sup-ls0 sup-ls02 sup-ls03 sup-ep4
+# lr002 lr01 lr02 beta005 sup-k2 sup-k8 sup-tm0 sup-tm06 sup-tm1 sup-tm15 sup-tm2 sup-tm3 sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4
 # sup-ep6 sup-ep16 sup-er05
 
 seeds=()
