@@ -65,3 +65,28 @@ def test_compare_refuses_unpaired_lists():
     df, _ = _toy()
     with pytest.raises(SystemExit, match="one file per seed"):
         dd.compare(df, {}, ["a.npy", "b.npy"], ["c.npy"])
+
+
+def test_triplet_scale_distance_summary_matches_loops():
+    import triplet_scale as ts
+
+    rng = np.random.default_rng(4)
+    feats = rng.normal(size=(15, 3)) * 3.0
+    vid = rng.integers(0, 4, 15)
+    vid[14] = 99  # a vehicle with one image: no positive, still a hardest negative
+    got = ts.distance_summary(torch.from_numpy(feats), vid)
+    d = [[float(np.linalg.norm(a - b)) for b in feats] for a in feats]
+    n = len(feats)
+    same = [d[i][j] for i in range(n) for j in range(n) if i != j and vid[i] == vid[j]]
+    other = [d[i][j] for i in range(n) for j in range(n) if vid[i] != vid[j]]
+    hp = [
+        max(d[i][j] for j in range(n) if j != i and vid[j] == vid[i])
+        for i in range(n)
+        if (vid == vid[i]).sum() > 1
+    ]
+    hn = [min(d[i][j] for j in range(n) if vid[j] != vid[i]) for i in range(n)]
+    assert got["norm"] == pytest.approx(np.linalg.norm(feats, axis=1).mean())
+    assert got["same vehicle"] == pytest.approx(np.mean(same))
+    assert got["other vehicles"] == pytest.approx(np.mean(other))
+    assert got["hardest positive"] == pytest.approx(np.mean(hp))
+    assert got["hardest negative"] == pytest.approx(np.mean(hn))
