@@ -3,7 +3,7 @@
 The counterpart of "ImageNet weights, no re-ID training" in the papers' setting: each encoder
 file (``model.pretrained`` format, e.g. ``artifacts/pretrain/backbone.pt``) is loaded into
 ``model.arch`` / ``model.channels`` of ``params.yaml``, the validation and test images of the
-last `dvc repro` (``data/manifest.csv``) are embedded without augmentation, and their
+last `dvc repro` (``artifacts/prepare/manifest.csv``) are embedded without augmentation, and their
 retrieval mAP / rank-1 is printed (same protocol as the `evaluate` stage). An encoder that
 already reaches the supervised bound here has learned the set's identities' make-up in
 pretraining (README "Calibrating the testbed", P40).

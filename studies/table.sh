@@ -17,13 +17,14 @@ export DVC_NO_ANALYTICS=1
 tag="${TABLE_TAG:-t}"
 extra="${TABLE_EXTRA:-}"
 
+sup="-S recognize.loss=supervised -S cluster.method=ctacl"  # the supervised bound
 declare -A ROWS=(
   [full]=""
   [ctacl]="-S cluster.method=ctacl"
   [ctacl-noda]="-S recognize.loss=ctacl_noda -S cluster.method=ctacl"
   [ctacl-da1]="-S recognize.da_temperature=1 -S cluster.method=ctacl"
   [full-da1]="-S recognize.da_temperature=1"
-  [sup]="-S recognize.loss=supervised -S cluster.method=ctacl"
+  [sup]="$sup"
   [sscl]="-S recognize.loss=sscl -S cluster.method=ctacl"
   [vapc]="-S recognize.loss=vapc -S cluster.method=vapc"
   [no-2p]="-S cluster.two_period=false"
@@ -49,27 +50,27 @@ declare -A ROWS=(
   [beta005]="-S cluster.beta=0.05"
   # the supervised bound's own recipe (README "Calibrating", session 29): P x K batches,
   # triplet margin (0 = no triplet term), label smoothing, epochs, random erasing
-  [sup-k2]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.instances=2"
-  [sup-k8]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.instances=8"
-  [sup-tm0]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=0"
-  [sup-tm06]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=0.6"
-  [sup-tm1]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=1.0"
-  [sup-tm15]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=1.5"
-  [sup-tm2]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=2.0"
-  [sup-tm3]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=3.0"
-  [sup-tm5]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.triplet_margin=5.0"
-  [sup-ls0]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.label_smoothing=0"
-  [sup-ls02]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.label_smoothing=0.2"
-  [sup-ls03]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.label_smoothing=0.3"
-  [sup-ep4]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.epochs=4"
-  [sup-ep6]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.epochs=6"
-  [sup-ep16]="-S recognize.loss=supervised -S cluster.method=ctacl -S recognize.epochs=16"
-  [sup-er05]="-S recognize.loss=supervised -S cluster.method=ctacl -S augment.random_erasing=0.5"
+  [sup-k2]="$sup -S recognize.instances=2"
+  [sup-k8]="$sup -S recognize.instances=8"
+  [sup-tm0]="$sup -S recognize.triplet_margin=0"
+  [sup-tm06]="$sup -S recognize.triplet_margin=0.6"
+  [sup-tm1]="$sup -S recognize.triplet_margin=1.0"
+  [sup-tm15]="$sup -S recognize.triplet_margin=1.5"
+  [sup-tm2]="$sup -S recognize.triplet_margin=2.0"
+  [sup-tm3]="$sup -S recognize.triplet_margin=3.0"
+  [sup-tm5]="$sup -S recognize.triplet_margin=5.0"
+  [sup-ls0]="$sup -S recognize.label_smoothing=0"
+  [sup-ls02]="$sup -S recognize.label_smoothing=0.2"
+  [sup-ls03]="$sup -S recognize.label_smoothing=0.3"
+  [sup-ep4]="$sup -S recognize.epochs=4"
+  [sup-ep6]="$sup -S recognize.epochs=6"
+  [sup-ep16]="$sup -S recognize.epochs=16"
+  [sup-er05]="$sup -S augment.random_erasing=0.5"
 )
 ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
 # not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 tw8 lr005
-# lr002 lr01 lr02 beta005 sup-k2 sup-k8 sup-tm0 sup-tm06 sup-tm1 sup-tm15 sup-tm2 sup-tm3 sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4
-# sup-ep6 sup-ep16 sup-er05
+# lr002 lr01 lr02 beta005 sup-k2 sup-k8 sup-tm0 sup-tm06 sup-tm1 sup-tm15 sup-tm2 sup-tm3
+# sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4 sup-ep6 sup-ep16 sup-er05
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done

@@ -2,12 +2,13 @@
 
 The batch-hard triplet loss reads the feature before the BN neck (``ReidNet.forward_all``'s
 ``pooled``), which is not normalised, so a margin means something only next to that feature's
-distances. This embeds the train images of the last `dvc repro` (``data/manifest.csv``) with
-the model of ``params.yaml`` initialised from ``model.pretrained`` (by default the `pretrain`
-stage's encoder: where the supervised training starts) or, with ``--model``, from a learning
-stage's ``model.pt``, and prints the mean norm of the pooled feature, the mean distance
-between images of one vehicle and of different vehicles, and each image's hardest positive
-and hardest negative over the whole train split (a batch holds fewer, so its are easier).
+distances. This embeds the train images of the last `dvc repro`
+(``artifacts/prepare/manifest.csv``) with the model of ``params.yaml`` initialised from
+``model.pretrained`` (by default the `pretrain` stage's encoder: where the supervised training
+starts) or, with ``--model``, from a learning stage's ``model.pt``, and prints the mean norm of
+the pooled feature, the mean distance between images of one vehicle and of different vehicles,
+and each image's hardest positive and hardest negative over the whole train split (a batch
+holds fewer images, so its hardest pairs are easier).
 
     python studies/triplet_scale.py [--model artifacts/recognize/model.pt]
 """

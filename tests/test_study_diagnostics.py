@@ -1,4 +1,5 @@
-"""The DA diagnosis's own measures (studies/da_diagnosis.py) against brute-force references."""
+"""The study diagnostics' own measures (studies/da_diagnosis.py, studies/triplet_scale.py)
+against brute-force references."""
 
 import sys
 from pathlib import Path
