@@ -66,17 +66,18 @@ declare -A ROWS=(
   [sup-ep6]="$sup -S recognize.epochs=6"
   [sup-ep16]="$sup -S recognize.epochs=16"
   [sup-er05]="$sup -S augment.random_erasing=0.5"
-  # its optimiser (session 30): recognize.lr is shared with CTACL, so these rows only screen
+  # its optimiser and the soft-margin triplet (session 30); recognize.lr is shared with CTACL
   [sup-lr001]="$sup -S recognize.lr=0.01"
   [sup-lr004]="$sup -S recognize.lr=0.04"
   [sup-lr008]="$sup -S recognize.lr=0.08"
   [sup-adam]="$sup -S recognize.optimizer=adam -S recognize.lr=0.00035"
+  [sup-soft]="$sup -S recognize.triplet_margin=soft"
 )
 ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
 # not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 tw8 lr005
 # lr002 lr01 lr02 beta005 sup-k2 sup-k8 sup-tm0 sup-tm06 sup-tm1 sup-tm15 sup-tm2 sup-tm3
 # sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4 sup-ep6 sup-ep16 sup-er05 sup-lr001 sup-lr004
-# sup-lr008 sup-adam
+# sup-lr008 sup-adam sup-soft
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done

@@ -367,7 +367,7 @@ def test_supervised_ce():
 
 # ---------------------------------------------------------------------------- batch-hard triplet
 def _triplet_reference(feat, labels, margin):
-    """Per-anchor loops over every positive and negative."""
+    """Per-anchor loops over every positive and negative (``margin="soft"``: log(1 + e^gap))."""
     f = feat.double()
     losses = []
     for a in range(len(f)):
@@ -376,7 +376,8 @@ def _triplet_reference(feat, labels, margin):
         ]
         neg = [float((f[a] - f[n]).norm()) for n in range(len(f)) if labels[n] != labels[a]]
         if pos and neg:
-            losses.append(max(0.0, margin + max(pos) - min(neg)))
+            gap = max(pos) - min(neg)
+            losses.append(math.log1p(math.exp(gap)) if margin == "soft" else max(0.0, margin + gap))
     return sum(losses) / len(losses) if losses else 0.0
 
 
@@ -390,6 +391,8 @@ def test_triplet_hard_matches_loops(seed):
     labels[0] = 7  # an anchor without a positive is skipped
     got = float(triplet_hard_loss(feat, labels, margin=0.5))
     assert got == pytest.approx(_triplet_reference(feat, labels, 0.5), abs=1e-5)
+    soft = float(triplet_hard_loss(feat, labels, margin="soft"))
+    assert soft == pytest.approx(_triplet_reference(feat, labels, "soft"), abs=1e-5)
 
 
 def test_triplet_hard_without_positives_is_zero_with_gradient():
@@ -401,6 +404,20 @@ def test_triplet_hard_without_positives_is_zero_with_gradient():
     assert float(loss.detach()) == 0.0 and feat.grad is not None
     with pytest.raises(ValueError, match="margin"):
         triplet_hard_loss(feat, torch.arange(4), margin=-1.0)
+    with pytest.raises(ValueError, match="'soft', got 'hard'"):
+        triplet_hard_loss(feat, torch.arange(4), margin="hard")
+
+
+def test_supervised_objective_soft_margin_is_softplus_of_the_batch_hard_gap():
+    from vreid.learn.objectives import make_objective
+
+    g = torch.Generator().manual_seed(1)
+    logits, pooled = torch.randn(8, 4, generator=g), torch.randn(8, 6, generator=g)
+    targets = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    params = {"recognize": {"label_smoothing": 0.0, "triplet_margin": "soft"}}
+    obj = make_objective("supervised", params, targets=targets)
+    _, parts = obj.loss(F.normalize(pooled), logits, torch.arange(8), 0, pooled=pooled)
+    assert parts["triplet"] == pytest.approx(_triplet_reference(pooled, targets, "soft"), rel=1e-5)
 
 
 def test_supervised_objective_is_label_smoothed_ce_plus_batch_hard_triplet():

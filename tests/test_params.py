@@ -20,6 +20,13 @@ def test_committed_params_are_valid(good):
     assert P.validate(copy.deepcopy(good))["ti"] == good["ti"]
 
 
+@pytest.mark.parametrize("margin", [0, 0.3, 8, "soft"])
+def test_triplet_margin_takes_a_number_or_soft(good, margin):
+    ok = copy.deepcopy(good)
+    ok["recognize"]["triplet_margin"] = margin
+    assert P.validate(ok)["recognize"]["triplet_margin"] == margin
+
+
 @pytest.mark.parametrize(
     "path, value, expect",
     [
@@ -32,6 +39,9 @@ def test_committed_params_are_valid(good):
         (("train", "device"), "gpu", r"train.device = 'gpu'.*cuda:N"),
         (("model", "arch"), "vgg", r"model.arch = 'vgg'"),
         (("pretrain", "cue_detail_weight"), -0.5, r"pretrain.cue_detail_weight = -0.5 .*>= 0"),
+        (("recognize", "triplet_margin"), -1, r"recognize.triplet_margin = -1 .*>= 0.*'soft'"),
+        (("recognize", "triplet_margin"), "hard", r"recognize.triplet_margin = 'hard' .*'soft'"),
+        (("recognize", "triplet_margin"), float("nan"), r"recognize.triplet_margin = nan"),
     ],
 )
 def test_bad_values_are_named(good, path, value, expect):

@@ -173,7 +173,11 @@ SCHEMA: dict[str, Any] = {
     "recognize": {
         "loss": _choice(*RECOGNITION_LOSSES),
         "label_smoothing": _num(0, 1, hi_open=True),
-        "triplet_margin": _num(0),
+        "triplet_margin": Rule(
+            (int, float, str),
+            lambda v: v == "soft" if isinstance(v, str) else math.isfinite(v) and v >= 0,
+            "a number >= 0 (0 = no triplet term) or 'soft'",
+        ),
         "instances": _int(1),
         "epochs": _int(1),
         "warmup_epochs": _int(0),

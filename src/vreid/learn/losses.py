@@ -374,26 +374,32 @@ def supervised_ce_loss(
 
 
 def triplet_hard_loss(
-    feat: torch.Tensor, labels: torch.Tensor, *, margin: float = 0.3
+    feat: torch.Tensor, labels: torch.Tensor, *, margin: float | str = 0.3
 ) -> torch.Tensor:
     """Batch-hard triplet loss (Hermans et al. 2017) on Euclidean distances.
 
     For each anchor ``a``: ``max(0, margin + max_{p: y_p = y_a, p != a} d(a, p)
     - min_{n: y_n != y_a} d(a, n))``, averaged over the anchors that have at least one
-    positive and one negative in the batch (0 when there is none). Used by the supervised
+    positive and one negative in the batch (0 when there is none). With ``margin="soft"``
+    the hinge is the same paper's soft margin ``log(1 + exp(d(a, p) - d(a, n)))``, which has
+    no margin to set and keeps pushing every triplet apart. Used by the supervised
     upper bound next to the identity cross-entropy (the "BNNeck" recipe: triplet on the
     feature before the BN neck, cross-entropy on the logits after it).
 
     Args:
         feat: ``(B, d)`` features (not necessarily normalised).
         labels: ``(B,)`` integer identities.
-        margin: the triplet margin (> 0).
+        margin: the triplet margin (> 0), or ``"soft"``.
     """
     if not isinstance(feat, torch.Tensor) or feat.ndim != 2 or not feat.is_floating_point():
         raise ValueError("feat must be a floating (B, d) tensor")
     if not isinstance(labels, torch.Tensor) or labels.shape != feat.shape[:1]:
         raise ValueError(f"labels must be a ({feat.shape[0]},) tensor")
-    require_positive("margin", margin)
+    soft = isinstance(margin, str)
+    if soft and margin != "soft":
+        raise ValueError(f"margin must be a number > 0 or 'soft', got {margin!r}")
+    if not soft:
+        require_positive("margin", margin)
     sq = feat.pow(2).sum(dim=1)
     d2 = (sq[:, None] + sq[None, :] - 2.0 * feat @ feat.T).clamp_min(1e-12)
     dist = d2.sqrt()
@@ -406,5 +412,8 @@ def triplet_hard_loss(
         return feat.sum() * 0.0
     hardest_pos = torch.where(pos, dist, -math.inf).amax(dim=1)
     hardest_neg = torch.where(neg, dist, math.inf).amin(dim=1)
-    per = F.relu(margin + hardest_pos - hardest_neg)
+    if soft:
+        per = F.softplus(hardest_pos - hardest_neg)
+    else:
+        per = F.relu(margin + hardest_pos - hardest_neg)
     return per[usable].mean()

@@ -141,12 +141,12 @@ class SupervisedObjective(Objective):
 
     targets: torch.Tensor | None = None  # ground-truth class per slot
     label_smoothing: float = 0.0
-    triplet_margin: float = 0.0  # 0 = no triplet term
+    triplet_margin: float | str = 0.0  # 0 = no triplet term; "soft" = the soft-margin form
 
     def terms(self, z, logits, slots, epoch, pooled) -> Parts:
         y = self.targets[slots]
         parts = {"ce": supervised_ce_loss(logits, y, label_smoothing=self.label_smoothing)}
-        if self.triplet_margin > 0:
+        if self.triplet_margin == "soft" or self.triplet_margin > 0:
             if pooled is None:
                 raise ValueError("the supervised triplet term needs the pooled features")
             parts["triplet"] = triplet_hard_loss(pooled, y, margin=self.triplet_margin)
