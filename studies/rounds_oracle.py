@@ -8,7 +8,11 @@ epochs, optimiser and seed — with the labels chosen here, and prints validatio
 - ``--labels pseudo``: the round's own pseudo labels (the control: the stage's round 1);
 - ``--labels truth``: the train split's true identities (an oracle no unsupervised method has).
 
+``--cluster-weight W`` overrides ``cluster.cluster_weight`` (0: the round without the labels'
+loss, the control for both; README, Results: "What the pseudo labels add").
+
     python studies/rounds_oracle.py --labels truth
+    python studies/rounds_oracle.py --labels pseudo --cluster-weight 0
 """
 
 import argparse
@@ -35,8 +39,12 @@ from vreid.stages.cluster import cluster_config, pseudo_labels, train_round
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labels", choices=("pseudo", "truth"), required=True)
+    ap.add_argument("--cluster-weight", type=float, default=None)
     a = ap.parse_args()
     params = P.load("params.yaml")
+    if a.cluster_weight is not None:
+        params["cluster"]["cluster_weight"] = a.cluster_weight
+        P.validate(params, "--cluster-weight")
     df = read_manifest()
     rows, cams, tracklets = read_tracklets(df)
     device = device_and_seed(params)
@@ -51,7 +59,7 @@ def main() -> None:
         sample = np.arange(len(rows))
         labels = pseudo_labels(feats[rows], views, truth, tau, cluster_config(params), 1, sample)[0]
     source = image_source(df, params)
-    run = ("rounds_oracle", a.labels)
+    run = ("rounds_oracle", a.labels, params["cluster"]["cluster_weight"])
     train_round(
         model,
         source,
@@ -68,7 +76,8 @@ def main() -> None:
         df, extract_features(model, source, device), params, views_for_eval(df), device
     )
     print(
-        f"labels {a.labels}: {len(np.unique(labels[labels >= 0]))} clusters;",
+        f"labels {a.labels}, cluster_weight {params['cluster']['cluster_weight']}:",
+        f"{len(np.unique(labels[labels >= 0]))} clusters;",
         {w: round(s["mAP"], 4) for w, s in scores.items()},
     )
 

@@ -43,6 +43,10 @@ declare -A ROWS=(
   [tw2]="-S cluster.tracklet_weight=2"
   [tw4]="-S cluster.tracklet_weight=4"
   [tw8]="-S cluster.tracklet_weight=8"
+  # what the pseudo labels add (P48): the rounds without the cluster-memory loss, and without
+  # the CTACL term (the pseudo labels + DA only)
+  [full-cw0]="-S cluster.cluster_weight=0"
+  [full-tw0]="-S cluster.tracklet_weight=0"
   [lr005]="-S cluster.lr=0.005"
   [lr002]="-S cluster.lr=0.002"
   [lr01]="-S cluster.lr=0.01"
@@ -77,7 +81,7 @@ ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 f
 # not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 tw8 lr005
 # lr002 lr01 lr02 beta005 sup-k2 sup-k8 sup-tm0 sup-tm06 sup-tm1 sup-tm15 sup-tm2 sup-tm3
 # sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4 sup-ep6 sup-ep16 sup-er05 sup-lr001 sup-lr004
-# sup-lr008 sup-adam sup-soft
+# sup-lr008 sup-adam sup-soft full-cw0 full-tw0
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done

@@ -437,3 +437,42 @@ def test_supervised_objective_is_label_smoothed_ce_plus_batch_hard_triplet():
     assert set(parts) == {"ce", "triplet", "loss"}
     with pytest.raises(ValueError, match="pooled"):
         obj.loss(F.normalize(pooled), logits, slots, 0)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5, 1.0])
+def test_cluster_objective_weights_the_pseudo_label_term(weight):
+    """A round's loss is cluster_weight x the cluster-memory loss (VAPC Eq. 11) + tracklet_weight
+    x CTACL (Eq. 7) + lambda x DA; at cluster_weight 0 the pseudo labels leave the loss (the
+    control that measures what they add) and the other terms are unchanged."""
+    from vreid.learn.objectives import make_objective
+
+    g = torch.Generator().manual_seed(7)
+    feats = F.normalize(torch.randn(12, 6, generator=g, dtype=D64), dim=1)
+    cams = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 1, 2])
+    trks = torch.tensor([0, 0, 1, 2, 2, 3, 4, 4, 5, 6, 7, 8])
+    ctam = CameraTrackletMemory(feats, cams, trks, dtype=D64)
+    labels = torch.tensor([0, 1, 0, 1, 2, -1, 2, 0, 1, 2, -1, 0])
+    clusters = ClusterMemory.from_labels(feats, labels, dtype=D64)
+    params = {
+        "k": 2,
+        "gamma": 0.0,
+        "lambda": 0.2,
+        "recognize": {"temperature": 0.07, "da_temperature": 0.07},
+        "cluster": {
+            "method": "combined",
+            "beta": 0.1,
+            "tracklet_weight": 4.0,
+            "cluster_weight": weight,
+        },
+    }
+    z = F.normalize(torch.randn(6, 6, generator=g, dtype=D64), dim=1)
+    slots = torch.tensor([0, 3, 5, 6, 9, 11])
+    obj = make_objective("cluster", params, ctam=ctam, clusters=clusters)
+    loss, parts = obj.loss(z, None, slots, 0)
+    pseudo = cluster_loss(z, clusters.targets(slots), clusters, beta=0.1)
+    ctacl = ctacl_loss(z, slots, ctam, temperature=0.07, extended=True, k=2, gamma=0.0)
+    da = camera_da_loss(z, ctam, temperature=0.07)
+    ref = weight * pseudo + 4.0 * ctacl + 0.2 * da
+    assert float(loss) == pytest.approx(float(ref), rel=1e-10)
+    assert ("cluster" in parts) == (weight > 0)
+    assert parts["ctacl"] == pytest.approx(4.0 * float(ctacl), rel=1e-10)

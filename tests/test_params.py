@@ -64,6 +64,7 @@ NUMBERS = [
     ("cluster", "eps"),
     ("cluster", "beta"),
     ("cluster", "tracklet_weight"),
+    ("cluster", "cluster_weight"),
     ("cluster", "lr"),
     ("viewpoint", "lr"),
     ("pretrain", "lr"),
@@ -105,6 +106,27 @@ def test_jaccard_eps_must_be_below_one(good):
     with pytest.raises(P.ParamsError, match=r"cluster.eps = 1.5 .*k_reciprocal"):
         P.validate(bad)
     bad["cluster"]["k_reciprocal"] = False  # a Euclidean radius may exceed 1
+    P.validate(bad)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"method": "vapc"},  # the rounds' only loss is the cluster memory's
+        {"tracklet_weight": 0.0, "lambda": 0.0},  # combined, but nothing besides it
+    ],
+)
+def test_rounds_without_any_loss_are_refused(good, change):
+    """cluster.cluster_weight 0 (the rounds without their pseudo labels) needs another term to
+    train; without one the error names the keys and what would do."""
+    bad = copy.deepcopy(good)
+    bad["cluster"]["cluster_weight"] = 0.0
+    P.validate(copy.deepcopy(bad))  # combined with the CTACL term: a valid control
+    bad["lambda"] = change.pop("lambda", bad["lambda"])
+    bad["cluster"].update(change)
+    with pytest.raises(P.ParamsError, match=r"cluster.cluster_weight = 0 .*no loss to train"):
+        P.validate(bad)
+    bad["cluster"]["method"] = "ctacl"  # no rounds at all: nothing to refuse
     P.validate(bad)
 
 

@@ -205,6 +205,7 @@ SCHEMA: dict[str, Any] = {
         "knn_precision": _choice(*KNN_PRECISIONS),
         "beta": _num(0, lo_open=True),
         "tracklet_weight": _num(0),
+        "cluster_weight": _num(0),
         "optimizer": OPTIMIZER,
         "lr": _num(0, lo_open=True),
         "schedule": SCHEDULE,
@@ -260,6 +261,14 @@ def validate(params: dict[str, Any], source: str = "params.yaml") -> dict[str, A
             "least 2 identities per batch (the supervised recipe's P x K batches)"
         )
     c = params["cluster"]
+    trains = c["method"] == "combined" and (c["tracklet_weight"] > 0 or params["lambda"] > 0)
+    if c["cluster_weight"] == 0 and c["method"] != "ctacl" and not trains:
+        raise ParamsError(
+            f"{source}: cluster.cluster_weight = 0 with cluster.method = {c['method']}, "
+            f"cluster.tracklet_weight = {c['tracklet_weight']}, lambda = {params['lambda']}: "
+            "the rounds would have no loss to train; allowed: cluster_weight > 0, or method "
+            "combined with tracklet_weight > 0 or lambda > 0"
+        )
     if c["k_reciprocal"] and c["eps"] >= 1:
         raise ParamsError(
             f"{source}: cluster.eps = {c['eps']} with cluster.k_reciprocal = true; allowed: a "

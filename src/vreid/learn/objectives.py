@@ -155,16 +155,22 @@ class SupervisedObjective(Objective):
 
 @dataclass
 class ClusterObjective(Objective):
-    """A clustering round: the cluster-memory loss on pseudo labels (VAPC Eq. 11), plus, with
-    ``cluster.method = combined``, the CTACL tracklet term (weighted) and lambda x DA."""
+    """A clustering round: the cluster-memory loss on pseudo labels (VAPC Eq. 11, times
+    ``cluster_weight``), plus, with ``cluster.method = combined``, the CTACL tracklet term
+    (weighted) and lambda x DA. ``cluster_weight`` 0 leaves the pseudo labels out of the loss:
+    the control that measures what they add to the rounds' other terms."""
 
     beta: float = 0.1
     ctacl: CtaclTerms | None = None
     tracklet_weight: float = 0.0
+    cluster_weight: float = 1.0
 
     def terms(self, z, logits, slots, epoch, pooled) -> Parts:
         clusters = self.mems["clusters"]
-        parts = {"cluster": cluster_loss(z, clusters.targets(slots), clusters, beta=self.beta)}
+        parts: Parts = {}
+        if self.cluster_weight > 0:
+            loss = cluster_loss(z, clusters.targets(slots), clusters, beta=self.beta)
+            parts["cluster"] = loss if self.cluster_weight == 1 else self.cluster_weight * loss
         if self.ctacl is not None:
             if self.tracklet_weight > 0:
                 self.ctacl.add(parts, z, slots, extended=True, weight=self.tracklet_weight)
@@ -199,7 +205,9 @@ def _cluster(params, clusters, ctam=None, **_):
     if c["method"] == "combined":
         mems["ctam"] = ctam
         terms = CtaclTerms.from_params(params, ctam, params["lambda"])
-    return ClusterObjective("cluster", mems, c["beta"], terms, c["tracklet_weight"])
+    return ClusterObjective(
+        "cluster", mems, c["beta"], terms, c["tracklet_weight"], c["cluster_weight"]
+    )
 
 
 #: name -> builder(params, **memories). ``ctacl_noda`` is CTACL with lambda = 0.
