@@ -122,12 +122,22 @@ def test_rounds_without_any_loss_are_refused(good, change):
     bad = copy.deepcopy(good)
     bad["cluster"]["cluster_weight"] = 0.0
     P.validate(copy.deepcopy(bad))  # combined with the CTACL term: a valid control
+    change = dict(change)
     bad["lambda"] = change.pop("lambda", bad["lambda"])
     bad["cluster"].update(change)
     with pytest.raises(P.ParamsError, match=r"cluster.cluster_weight = 0 .*no loss to train"):
         P.validate(bad)
     bad["cluster"]["method"] = "ctacl"  # no rounds at all: nothing to refuse
     P.validate(bad)
+
+
+@pytest.mark.parametrize("tracklet_weight, lam", [(0.0, 0.2), (4.0, 0.0)])
+def test_rounds_without_pseudo_labels_train_either_other_term(good, tracklet_weight, lam):
+    """Either the CTACL term or DA alone is enough for cluster.cluster_weight 0."""
+    ok = copy.deepcopy(good)
+    ok["cluster"].update(cluster_weight=0.0, method="combined", tracklet_weight=tracklet_weight)
+    ok["lambda"] = lam
+    assert P.validate(ok)["cluster"]["cluster_weight"] == 0.0
 
 
 def test_missing_and_unknown_keys(good):
