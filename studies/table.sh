@@ -47,6 +47,11 @@ declare -A ROWS=(
   # the CTACL term (the pseudo labels + DA only)
   [full-cw0]="-S cluster.cluster_weight=0"
   [full-tw0]="-S cluster.tracklet_weight=0"
+  # more weight on the pseudo labels, with the paper's ti and with fewer, cleaner merges (ti 120)
+  [cw2]="-S cluster.cluster_weight=2"
+  [cw4]="-S cluster.cluster_weight=4"
+  [ti120-cw2]="-S ti=120 -S cluster.cluster_weight=2"
+  [ti120-cw4]="-S ti=120 -S cluster.cluster_weight=4"
   [lr005]="-S cluster.lr=0.005"
   [lr002]="-S cluster.lr=0.002"
   [lr01]="-S cluster.lr=0.01"
@@ -81,7 +86,7 @@ ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 f
 # not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 tw8 lr005
 # lr002 lr01 lr02 beta005 sup-k2 sup-k8 sup-tm0 sup-tm06 sup-tm1 sup-tm15 sup-tm2 sup-tm3
 # sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4 sup-ep6 sup-ep16 sup-er05 sup-lr001 sup-lr004
-# sup-lr008 sup-adam sup-soft full-cw0 full-tw0
+# sup-lr008 sup-adam sup-soft full-cw0 full-tw0 cw2 cw4 ti120-cw2 ti120-cw4
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
