@@ -6,7 +6,10 @@ first round — the same objective (cluster memory + CTACL tracklet term + DA fo
 epochs, optimiser and seed — with the labels chosen here, and prints validation and test mAP:
 
 - ``--labels pseudo``: the round's own pseudo labels (the control: the stage's round 1);
-- ``--labels truth``: the train split's true identities (an oracle no unsupervised method has).
+- ``--labels truth``: the train split's true identities (an oracle no unsupervised method has);
+- ``--labels truth_by_view`` / ``truth_by_camera``: the true identities split by predicted
+  viewpoint / by camera — pure clusters, fragmented as a clustering that never merges across
+  views (or cameras) would leave them.
 
 ``--cluster-weight W`` overrides ``cluster.cluster_weight`` (0: the round without the labels'
 loss, the control for both; README, Results: "What the pseudo labels add").
@@ -38,7 +41,9 @@ from vreid.stages.cluster import cluster_config, pseudo_labels, train_round
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--labels", choices=("pseudo", "truth"), required=True)
+    ap.add_argument(
+        "--labels", choices=("pseudo", "truth", "truth_by_view", "truth_by_camera"), required=True
+    )
     ap.add_argument("--cluster-weight", type=float, default=None)
     a = ap.parse_args()
     params = P.load("params.yaml")
@@ -52,8 +57,10 @@ def main() -> None:
     feats = np.load(RECOGNIZE_DIR / "features.npy")
     views = read_view_predictions(len(df))[rows]
     truth = df["vid"].to_numpy()[rows]
-    if a.labels == "truth":
-        labels = np.unique(truth, return_inverse=True)[1].astype(np.int64)
+    if a.labels.startswith("truth"):
+        split = {"truth": np.zeros(len(rows)), "truth_by_view": views, "truth_by_camera": cams}
+        keys = np.stack([truth.astype(np.int64), np.asarray(split[a.labels], dtype=np.int64)], 1)
+        labels = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
     else:
         tau = tau_from_ti(feats[rows], views, params["ti"])
         sample = np.arange(len(rows))
