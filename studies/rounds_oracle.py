@@ -39,6 +39,15 @@ from vreid.stages._common import (
 from vreid.stages.cluster import cluster_config, pseudo_labels, train_round
 
 
+def oracle_labels(truth: np.ndarray, split: np.ndarray | None = None) -> np.ndarray:
+    """One cluster per identity, or per (identity, ``split`` value) pair when ``split`` is given
+    (e.g. the predicted viewpoint: pure clusters, fragmented by it); ids 0..K-1 in the pairs'
+    sorted order."""
+    by = np.zeros(len(truth), np.int64) if split is None else np.asarray(split, np.int64)
+    keys = np.stack([np.asarray(truth, np.int64), by], axis=1)
+    return np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -58,9 +67,8 @@ def main() -> None:
     views = read_view_predictions(len(df))[rows]
     truth = df["vid"].to_numpy()[rows]
     if a.labels.startswith("truth"):
-        split = {"truth": np.zeros(len(rows)), "truth_by_view": views, "truth_by_camera": cams}
-        keys = np.stack([truth.astype(np.int64), np.asarray(split[a.labels], dtype=np.int64)], 1)
-        labels = np.unique(keys, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        split = {"truth": None, "truth_by_view": views, "truth_by_camera": cams}[a.labels]
+        labels = oracle_labels(truth, split)
     else:
         tau = tau_from_ti(feats[rows], views, params["ti"])
         sample = np.arange(len(rows))

@@ -1,5 +1,5 @@
-"""The study diagnostics' own measures (studies/da_diagnosis.py, studies/triplet_scale.py)
-against brute-force references."""
+"""The study diagnostics' own measures (studies/da_diagnosis.py, studies/triplet_scale.py,
+studies/rounds_oracle.py's oracle labels) against brute-force references."""
 
 import sys
 from pathlib import Path
@@ -91,3 +91,19 @@ def test_triplet_scale_distance_summary_matches_loops():
     assert got["other vehicles"] == pytest.approx(np.mean(other))
     assert got["hardest positive"] == pytest.approx(np.mean(hp))
     assert got["hardest negative"] == pytest.approx(np.mean(hn))
+
+
+@pytest.mark.parametrize("with_split", [False, True])
+def test_oracle_labels_are_the_identity_or_identity_split_pairs(with_split):
+    """rounds_oracle's `truth` / `truth_by_view` labels against a dict of sorted pairs."""
+    import rounds_oracle as ro
+
+    rng = np.random.default_rng(3)
+    truth = rng.choice([4, 9, 17, 30], size=40)
+    split = rng.integers(0, 5, 40) if with_split else None
+    got = ro.oracle_labels(truth, split)
+    pairs = [(int(t), int(split[i]) if with_split else 0) for i, t in enumerate(truth)]
+    ids = {p: k for k, p in enumerate(sorted(set(pairs)))}
+    assert got.tolist() == [ids[p] for p in pairs]
+    if not with_split:
+        assert got.max() + 1 == 4
