@@ -7,8 +7,8 @@ each against the machine's floor and a reference), which writes ``benchmarks/res
 and the README's table between its ``bench`` markers; then the other benchmarks (generator,
 memory estimates, CTACL loss, training step), printed. ``--quick`` runs each at a small size (a
 smoke run of about two minutes, nothing written); the default sizes are the ones whose figures
-the README reports and take about half an hour on 2 CPU cores. Run it on a quiet machine: the
-benchmarks share the cores with anything else running.
+the README and docs/speed.md report and take about half an hour on 2 CPU cores. Run it on a
+quiet machine: the benchmarks share the cores with anything else running.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The throw-away probes that calibrated the default testbed (README "Calibrating the testbed").
+"""The throw-away probes that calibrated the default testbed (docs/calibration.md).
 
 Kept so that every number of that section can be recomputed; the pipeline itself does not use
 this file. Commands (each prints validation mAP, with test beside it for information only):
@@ -13,9 +13,9 @@ this file. Commands (each prints validation mAP, with test beside it for informa
 ``attr``: its attribute accuracy on a generated set's validation images; ``sup``: the
 supervised recipe (identity cross-entropy with label smoothing + batch-hard triplet + BN neck,
 16 x 4 identity-balanced batches) from ``--init`` (``none`` = random weights). Diagnostics of
-``sup`` (README "What limits the supervised bound"): ``--id-share 0.5`` learns a seeded half of
-the train identities, ``--image-share 0.5`` a seeded half of each identity's images,
-``--train-splits train,query,gallery`` also the test identities (an oracle ceiling).
+``sup`` (docs/calibration.md, "What limits the supervised bound"): ``--id-share 0.5`` learns a
+seeded half of the train identities, ``--image-share 0.5`` a seeded half of each identity's
+images, ``--train-splits train,query,gallery`` also the test identities (an oracle ceiling).
 """
 
 import argparse

@@ -6,7 +6,7 @@ file (``model.pretrained`` format, e.g. ``artifacts/pretrain/backbone.pt``) is l
 last `dvc repro` (``artifacts/prepare/manifest.csv``) are embedded without augmentation, and their
 retrieval mAP / rank-1 is printed (same protocol as the `evaluate` stage). An encoder that
 already reaches the supervised bound here has learned the set's identities' make-up in
-pretraining (README "Calibrating the testbed", P40).
+pretraining (docs/calibration.md, P40).
 
 With ``--trained`` the files are models written by a learning stage (``artifacts/*/model.pt``,
 the format ``vreid embed --model`` reads): a model trained on one rendering of the set is then

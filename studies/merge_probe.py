@@ -1,6 +1,6 @@
 """Cross-view merge precision of the first clustering round, for given train features.
 
-A diagnostic, not a pipeline stage (README, Results: "Why most cross-view merges join
+A diagnostic, not a pipeline stage (docs/results.md: "Why most cross-view merges join
 look-alikes"). It
 runs the `cluster` stage's first round — tau from ``ti``, first period (per predicted
 viewpoint: k-reciprocal Jaccard + DBSCAN + noise selection), second period (cross-view merge

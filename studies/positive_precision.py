@@ -1,4 +1,4 @@
-"""How often the positives each method trains on show the same vehicle (README, Results).
+"""How often the positives each method trains on show the same vehicle (docs/results.md).
 
 A diagnostic, not a pipeline stage: it reads the default run's outputs and the ground truth of
 the train split (which no unsupervised stage reads) and prints, per anchor image, the share of

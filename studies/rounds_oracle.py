@@ -1,6 +1,6 @@
 """One clustering round trained on given labels: are the pseudo labels or the objective to blame?
 
-A diagnostic, not a pipeline stage (README, Results: "Why the rounds lower mAP"). From the
+A diagnostic, not a pipeline stage (docs/results.md: "Why the rounds lowered mAP"). From the
 `recognize` stage's model and features (the committed default), it runs the `cluster` stage's
 first round — the same objective (cluster memory + CTACL tracklet term + DA for ``combined``),
 epochs, optimiser and seed — with the labels chosen here, and prints validation and test mAP:
@@ -12,7 +12,7 @@ epochs, optimiser and seed — with the labels chosen here, and prints validatio
   views (or cameras) would leave them.
 
 ``--cluster-weight W`` overrides ``cluster.cluster_weight`` (0: the round without the labels'
-loss, the control for both; README, Results: "What the pseudo labels add").
+loss, the control for both; docs/results.md: "What the pseudo labels add").
 
     python studies/rounds_oracle.py --labels truth
     python studies/rounds_oracle.py --labels pseudo --cluster-weight 0

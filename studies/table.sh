@@ -31,7 +31,7 @@ declare -A ROWS=(
   [no-kr]="-S cluster.k_reciprocal=false"
   [no-ns]="-S cluster.noise_selection=false"
   [all-off]="-S cluster.two_period=false -S cluster.k_reciprocal=false -S cluster.noise_selection=false"
-  # clustering scale on the calibrated set (README "Choosing the defaults on validation"):
+  # clustering scale on the calibrated set (docs/choosing-defaults.md):
   # the paper's ti per image (1200 / 37,778 = 0.032) is ~120 on 3,801 train images
   [ti120]="-S ti=120"
   [ti0]="-S ti=0"
@@ -57,7 +57,7 @@ declare -A ROWS=(
   [lr01]="-S cluster.lr=0.01"
   [lr02]="-S cluster.lr=0.02"
   [beta005]="-S cluster.beta=0.05"
-  # the supervised bound's own recipe (README "Calibrating", session 29): P x K batches,
+  # the supervised bound's own recipe (docs/calibration.md, session 29): P x K batches,
   # triplet margin (0 = no triplet term), label smoothing, epochs, random erasing
   [sup-k2]="$sup -S recognize.instances=2"
   [sup-k8]="$sup -S recognize.instances=8"

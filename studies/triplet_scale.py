@@ -1,4 +1,4 @@
-"""The scale the supervised recipe's triplet margin works at (README "Calibrating", P43).
+"""The scale the supervised recipe's triplet margin works at (docs/calibration.md, P43).
 
 The batch-hard triplet loss reads the feature before the BN neck (``ReidNet.forward_all``'s
 ``pooled``), which is not normalised, so a margin means something only next to that feature's

@@ -1,6 +1,6 @@
 """The studies' patches (`studies/*.patch`, code of probes that were not adopted) can be re-run:
 each applies to the current tree, or its header names the commit it applies to and that commit
-is in the history (the README's P37/P45/P46–P47 blocks point at them)."""
+is in the history (docs/calibration.md's P37/P45/P46–P47 blocks point at them)."""
 
 from __future__ import annotations
 
