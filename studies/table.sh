@@ -38,6 +38,7 @@ declare -A ROWS=(
   [eps02]="-S cluster.eps=0.2"
   [k1-10]="-S cluster.k1=10"
   [k1-6]="-S cluster.k1=6"
+  [k1-20]="-S cluster.k1=20"                 # the paper's k1 (VeRi-776)
   # the rounds' loss mix: weight of the CTACL term next to the cluster memory, round learning rate
   [tw1]="-S cluster.tracklet_weight=1"
   [tw2]="-S cluster.tracklet_weight=2"
@@ -62,6 +63,7 @@ declare -A ROWS=(
   [sup-k2]="$sup -S recognize.instances=2"
   [sup-k8]="$sup -S recognize.instances=8"
   [sup-tm0]="$sup -S recognize.triplet_margin=0"
+  [sup-tm03]="$sup -S recognize.triplet_margin=0.3"  # BoT's margin (the default before P43)
   [sup-tm06]="$sup -S recognize.triplet_margin=0.6"
   [sup-tm1]="$sup -S recognize.triplet_margin=1.0"
   [sup-tm15]="$sup -S recognize.triplet_margin=1.5"
@@ -87,6 +89,7 @@ ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 f
 # lr002 lr01 lr02 beta005 sup-k2 sup-k8 sup-tm0 sup-tm06 sup-tm1 sup-tm15 sup-tm2 sup-tm3
 # sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4 sup-ep6 sup-ep16 sup-er05 sup-lr001 sup-lr004
 # sup-lr008 sup-adam sup-soft full-cw0 full-tw0 cw2 cw4 ti120-cw2 ti120-cw4
+# k1-20 sup-tm03 (the papers' k1 and BoT's margin: the defaults on a second rendering)
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
