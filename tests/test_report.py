@@ -453,3 +453,86 @@ def test_read_rounds_reads_a_committed_revision_and_the_workspace(tmp_path, monk
     assert [r["val_mAP"] for r in report.read_rounds("workspace")] == ["0.5"]
     assert report.read_rounds("0" * 40) is None
     assert report.read_rounds(rev, "plots/none.csv") is None
+
+
+# ---- paired differences --------------------------------------------------------------------
+
+
+def _seed_values(states: list[dict], names: list[str], metric=("val", "mAP")) -> dict[int, float]:
+    """seed -> value of ``metric`` of the experiments ``names`` (the baseline commit: 'main'),
+    read straight from the fixture, without the report's grouping."""
+    out = {}
+    for name in names:
+        entry = states[1]["data"] if name == "main" else _exp(states, name)["data"]
+        seed = entry["params"]["params.yaml"]["data"]["train"]["seed"]
+        split, key = metric
+        out[seed] = entry["metrics"]["metrics/eval.json"]["data"][split][key]
+    return out
+
+
+def test_paired_differences_match_a_seed_by_seed_loop(states):
+    rows, metrics, _ = _build(states)
+    report.add_paired(rows, "default", metrics)
+    by = _by_label(rows)
+    assert by["default"]["paired"] is None
+    base = _seed_values(states, ["main", "trade-genu", "whity-teds"])
+    mine = _seed_values(states, ["legal-joey", "fleet-quey", "unwet-sook"])
+    diffs = [mine[s] - base[s] for s in (0, 1, 2)]
+    got = by["ti=2"]["paired"]["eval.val.mAP"]
+    assert got["n"] == 3 and got["higher"] == sum(d > 0 for d in diffs)
+    assert got["mean"] == pytest.approx(statistics.mean(diffs))
+    assert got["std"] == pytest.approx(statistics.stdev(diffs))
+    # one seed in common (eps-half has seed 0 only): a difference without a spread
+    half = by["cluster.eps=0.5"]["paired"]["eval.val.mAP"]
+    one = _seed_values(states, ["eps-half"])[0] - base[0]
+    assert (half["n"], half["std"]) == (1, None) and half["mean"] == pytest.approx(one)
+
+
+def test_paired_pairs_by_seed_not_by_position(states):
+    """A row whose seeds are 1, 2 is paired with the reference's seeds 1, 2, not 0, 1."""
+    rows, metrics, _ = _build(
+        states, names=["main", "trade-genu", "whity-teds", "fleet-quey", "unwet-sook"]
+    )
+    report.add_paired(rows, "default", metrics)
+    got = _by_label(rows)["ti=2"]["paired"]["eval.test.mAP"]
+    base = _seed_values(states, ["main", "trade-genu", "whity-teds"], ("test", "mAP"))
+    mine = _seed_values(states, ["fleet-quey", "unwet-sook"], ("test", "mAP"))
+    assert got["n"] == 2
+    assert got["mean"] == pytest.approx(statistics.mean([mine[1] - base[1], mine[2] - base[2]]))
+
+
+def test_paired_option_prints_table_and_writes_columns(tmp_path, capsys):
+    prefix = tmp_path / "p"
+    code = report.main(
+        [
+            "--json",
+            str(FIXTURE),
+            "--metric",
+            "eval.val.mAP",
+            "--paired",
+            "default",
+            "--out",
+            str(prefix),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Paired by seed against 'default'" in out
+    line = next(x for x in out.splitlines() if x.startswith("| ti=2 |") and "higher" in x)
+    assert "/3 higher)" in line
+    with open(f"{prefix}.csv", newline="") as fh:
+        table = {r["label"]: r for r in csv.DictReader(fh)}
+    assert table["default"]["eval.val.mAP_paired_mean"] == ""
+    assert table["ti=2"]["eval.val.mAP_paired_higher"].endswith("/3")
+    rows = {r["label"]: r for r in json.loads(Path(f"{prefix}.json").read_text())}
+    assert rows["ti=2"]["paired"]["eval.val.mAP"]["n"] == 3
+    assert rows["ti=2"]["values"]["eval.val.mAP"][0] == pytest.approx(
+        _seed_values(json.loads(FIXTURE.read_text()), ["legal-joey"])[0]
+    )
+
+
+def test_paired_with_an_unknown_label_names_the_labels(capsys):
+    code = report.main(["--json", str(FIXTURE), "--paired", "nope"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--paired 'nope'" in err and "'default'" in err and "'ti=2'" in err

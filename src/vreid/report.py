@@ -7,6 +7,7 @@ Typical use after a seed sweep::
     python -m vreid.report                      # runs `dvc exp show --json` itself
     python -m vreid.report --json exps.json --out results/ti_sweep
     python -m vreid.report --exp a-s0 a-s1 a-s2 --rounds  # + each seed's per-round AMI / mAP
+    python -m vreid.report --paired default     # + each row minus the default, seed by seed
 
 A *configuration* is every param except the seed keys (``--seed-key``, default
 ``train.seed``). Each configuration gets one row: a label made of the params in which it
@@ -17,6 +18,12 @@ Metrics are flattened with dots and named after the file stem: key ``test.mAP`` 
 ``metrics/eval.json`` is ``eval.test.mAP``. Params are flattened with dots
 (``cluster.eps``); keys of a params file other than ``params.yaml`` carry a
 ``path:`` prefix, as in ``dvc exp show``.
+
+``--paired LABEL`` adds, for every other row, the differences to row ``LABEL`` taken seed by
+seed (on the seeds both rows have): mean ± sample std of the differences and on how many seeds
+the row is higher. Paired differences cancel what a seed does to both rows alike (the same
+split of batches, the same initial weights), so they are the comparison to read when two rows'
+own spreads overlap.
 
 The bootstrap interval of a single run is :func:`vreid.stats.bootstrap_ci`.
 """
@@ -462,7 +469,8 @@ def available_metrics(runs: Iterable[Run], wanted: Sequence[str]) -> list[str]:
 
 def summarize(configs: Sequence[Config], metrics: Sequence[str]) -> tuple[list[dict], list[str]]:
     """One dict per configuration: label, n, seeds, ``<metric>_mean``/``<metric>_std``
-    per metric, the experiments and the full params. Returns (rows, notes)."""
+    per metric, ``values`` (each metric's value per seed, None where missing), the
+    experiments and the full params. Returns (rows, notes)."""
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     for config in configs:
@@ -470,9 +478,11 @@ def summarize(configs: Sequence[Config], metrics: Sequence[str]) -> tuple[list[d
             "label": config.label,
             "n": len(config.runs),
             "seeds": [list(s) if isinstance(s, tuple) else s for s in config.seeds],
+            "values": {},
         }
         for metric in metrics:
             values = [_as_number(r.metrics.get(metric)) for r in config.runs]
+            row["values"][metric] = values
             have = [v for v in values if v is not None]
             if len(have) < len(values):
                 notes.append(
@@ -485,6 +495,69 @@ def summarize(configs: Sequence[Config], metrics: Sequence[str]) -> tuple[list[d
         row["params"] = dict(config.params)
         rows.append(row)
     return rows, notes
+
+
+def add_paired(rows: Sequence[dict[str, Any]], reference: str, metrics: Sequence[str]) -> None:
+    """Give each row ``paired``: its differences to the row labelled ``reference``, seed by
+    seed, on the seeds both have a value for: per metric ``{"mean", "std", "n", "higher"}``
+    (``higher``: on how many of those ``n`` seeds the row is above the reference; mean and
+    std None when ``n`` is 0, std None when it is 1), plus ``"against": reference``. The
+    reference row itself gets ``paired`` None."""
+    by_label = {row["label"]: row for row in rows}
+    if reference not in by_label:
+        labels = ", ".join(repr(label) for label in by_label)
+        raise ReportError(
+            f"--paired {reference!r}: no configuration has this label; the labels are {labels}"
+        )
+    ref = by_label[reference]
+    for row in rows:
+        if row is ref:
+            row["paired"] = None
+            continue
+        paired: dict[str, Any] = {"against": reference}
+        for metric in metrics:
+            base = {
+                _canon(seed): value
+                for seed, value in zip(ref["seeds"], ref["values"][metric], strict=True)
+                if value is not None
+            }
+            diffs = [
+                value - base[_canon(seed)]
+                for seed, value in zip(row["seeds"], row["values"][metric], strict=True)
+                if value is not None and _canon(seed) in base
+            ]
+            mean, std = mean_std(diffs)
+            higher = sum(d > 0 for d in diffs)
+            paired[metric] = {"mean": mean, "std": std, "n": len(diffs), "higher": higher}
+        row["paired"] = paired
+
+
+def format_paired(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> str:
+    """The paired differences (:func:`add_paired`) as a markdown table: configuration | one
+    column per metric, each cell ``+0.0123 ± 0.0045 (3/3 higher)``."""
+    paired = [row for row in rows if row.get("paired")]
+    if not paired:
+        return "(--paired: no other configuration to compare)\n"
+    against = paired[0]["paired"]["against"]
+    header = ["configuration", *(f"{m} − {against}" for m in metrics)]
+    lines = [
+        f"Paired by seed against {against!r} (mean ± std of the per-seed differences; "
+        "on how many seeds the row is higher):",
+        "",
+        "| " + " | ".join(_md_escape(h) for h in header) + " |",
+        "| " + " | ".join(["---", *(["---:"] * len(metrics))]) + " |",
+    ]
+    for row in paired:
+        cells = [_md_escape(row["label"])]
+        for m in metrics:
+            d = row["paired"][m]
+            if d["mean"] is None:
+                cells.append(MISSING)
+                continue
+            spread = MISSING if d["std"] is None else f"{d['std']:.4f}"
+            cells.append(f"{d['mean']:+.4f} ± {spread} ({d['higher']}/{d['n']} higher)")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # ---- output --------------------------------------------------------------------------------
@@ -524,11 +597,25 @@ def format_markdown(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -
     return "\n".join(lines) + "\n"
 
 
-def csv_columns(metrics: Sequence[str]) -> list[str]:
+def csv_columns(metrics: Sequence[str], paired: bool = False) -> list[str]:
     cols = ["label", "n", "seeds"]
     for m in metrics:
         cols += [f"{m}_mean", f"{m}_std"]
+    if paired:
+        for m in metrics:
+            cols += [f"{m}_paired_mean", f"{m}_paired_std", f"{m}_paired_higher"]
     return cols
+
+
+def _paired_columns(row: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, Any]:
+    """The CSV cells of a row's paired differences (empty for the reference row)."""
+    out: dict[str, Any] = {}
+    for m in metrics:
+        d = (row.get("paired") or {}).get(m)
+        out[f"{m}_paired_mean"] = None if d is None else _tidy(d["mean"])
+        out[f"{m}_paired_std"] = None if d is None else _tidy(d["std"])
+        out[f"{m}_paired_higher"] = None if d is None else f"{d['higher']}/{d['n']}"
+    return out
 
 
 def _tidy(value: Any) -> Any:
@@ -544,10 +631,13 @@ def format_csv(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]) -> str
     """One line per configuration; a missing mean/std is an empty cell."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    cols = csv_columns(metrics)
+    paired = any("paired" in row for row in rows)
+    cols = csv_columns(metrics, paired)
     writer.writerow(cols)
     for row in rows:
         full = {**row, "seeds": format_seeds(row["seeds"]), **_stat_columns(row)}
+        if paired:
+            full.update(_paired_columns(row, metrics))
         writer.writerow(["" if full[col] is None else full[col] for col in cols])
     return buf.getvalue()
 
@@ -765,6 +855,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"clustering round (each experiment's {ROUNDS_FILE}, read with `git show`)",
     )
     parser.add_argument(
+        "--paired",
+        metavar="LABEL",
+        help="also give every row's differences to the row labelled LABEL (e.g. default), "
+        "seed by seed: mean ± std and on how many seeds it is higher (in the CSV/JSON too)",
+    )
+    parser.add_argument(
         "--out",
         metavar="PREFIX",
         help="also write PREFIX.csv and PREFIX.json (default: stdout only)",
@@ -785,6 +881,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             names=args.exp,
             all_commits=args.all,
         )
+        if args.paired is not None:
+            add_paired(rows, args.paired, metrics)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         if args.out:
@@ -800,6 +898,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vreid.report: error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(format_markdown(rows, metrics))
+    if args.paired is not None:
+        sys.stdout.write("\n" + format_paired(rows, metrics))
     if args.rounds:
         per_round = format_rounds(rows)
         sys.stdout.write("\n" + (per_round or f"(no experiment has rounds in {ROUNDS_FILE})\n"))
