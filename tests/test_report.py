@@ -536,3 +536,13 @@ def test_paired_with_an_unknown_label_names_the_labels(capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "--paired 'nope'" in err and "'default'" in err and "'ti=2'" in err
+
+
+def test_paired_with_several_seed_keys_pairs_on_the_whole_seed(states):
+    """With two seed keys a seed is a (train.seed, ti) pair; eps-half (seed 0, ti 1) pairs with
+    the default's run of exactly that pair (the baseline commit 'main')."""
+    rows, metrics, _ = _build(states, seed_keys=["train.seed", "ti"])
+    report.add_paired(rows, "default", metrics)
+    got = _by_label(rows)["cluster.eps=0.5"]["paired"]["eval.val.mAP"]
+    want = _seed_values(states, ["eps-half"])[0] - _seed_values(states, ["main"])[0]
+    assert got["n"] == 1 and got["mean"] == pytest.approx(want)
