@@ -510,17 +510,21 @@ def add_paired(rows: Sequence[dict[str, Any]], reference: str, metrics: Sequence
             f"--paired {reference!r}: no configuration has this label; the labels are {labels}"
         )
     ref = by_label[reference]
+    bases = {  # metric -> the reference's value by seed
+        metric: {
+            _canon(seed): value
+            for seed, value in zip(ref["seeds"], ref["values"][metric], strict=True)
+            if value is not None
+        }
+        for metric in metrics
+    }
     for row in rows:
         if row is ref:
             row["paired"] = None
             continue
         paired: dict[str, Any] = {"against": reference}
         for metric in metrics:
-            base = {
-                _canon(seed): value
-                for seed, value in zip(ref["seeds"], ref["values"][metric], strict=True)
-                if value is not None
-            }
+            base = bases[metric]
             diffs = [
                 value - base[_canon(seed)]
                 for seed, value in zip(row["seeds"], row["values"][metric], strict=True)
