@@ -58,6 +58,8 @@ declare -A ROWS=(
   [lr01]="-S cluster.lr=0.01"
   [lr02]="-S cluster.lr=0.02"
   [beta005]="-S cluster.beta=0.05"
+  # recognize.lr is shared by every recognition loss: the full pipeline at the bound's lower rate
+  [rlr001]="-S recognize.lr=0.01"
   # the supervised bound's own recipe (docs/calibration.md, session 29): P x K batches,
   # triplet margin (0 = no triplet term), label smoothing, epochs, random erasing
   [sup-k2]="$sup -S recognize.instances=2"
@@ -90,6 +92,7 @@ ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 f
 # sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4 sup-ep6 sup-ep16 sup-er05 sup-lr001 sup-lr004
 # sup-lr008 sup-adam sup-soft full-cw0 full-tw0 cw2 cw4 ti120-cw2 ti120-cw4
 # k1-20 sup-tm03 (the papers' k1 and BoT's margin: the defaults on a second rendering)
+# rlr001 (the recognition rate for every loss: the supervised recipe re-checked at 28 epochs)
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
