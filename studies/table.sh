@@ -58,7 +58,7 @@ declare -A ROWS=(
   [lr01]="-S cluster.lr=0.01"
   [lr02]="-S cluster.lr=0.02"
   [beta005]="-S cluster.beta=0.05"
-  # recognize.lr is shared by every recognition loss: the full pipeline at the bound's lower rate
+  # the unsupervised losses' recognize.lr at the supervised bound's rate (P57)
   [rlr001]="-S recognize.lr=0.01"
   # the supervised bound's own recipe (docs/calibration.md, session 29): P x K batches,
   # triplet margin (0 = no triplet term), label smoothing, epochs, random erasing
@@ -79,21 +79,24 @@ declare -A ROWS=(
   [sup-ep6]="$sup -S recognize.epochs=6"
   [sup-ep16]="$sup -S recognize.epochs=16"
   [sup-er05]="$sup -S augment.random_erasing=0.5"
-  # its optimiser and the soft-margin triplet (session 30); recognize.lr is shared with CTACL
-  [sup-lr0005]="$sup -S recognize.lr=0.005"
-  [sup-lr001]="$sup -S recognize.lr=0.01"
-  [sup-lr004]="$sup -S recognize.lr=0.04"
-  [sup-lr008]="$sup -S recognize.lr=0.08"
-  [sup-adam]="$sup -S recognize.optimizer=adam -S recognize.lr=0.00035"
+  # its optimiser and the soft-margin triplet (session 30). Its rate is recognize.supervised_lr
+  # since P57 (session 34, default 0.01); before that these rows set recognize.lr (then shared
+  # with CTACL, default 0.02), so the docs' earlier sup-lr* runs are at that rate
+  [sup-lr0005]="$sup -S recognize.supervised_lr=0.005"
+  [sup-lr001]="$sup -S recognize.supervised_lr=0.01"
+  [sup-lr002]="$sup -S recognize.supervised_lr=0.02"
+  [sup-lr004]="$sup -S recognize.supervised_lr=0.04"
+  [sup-lr008]="$sup -S recognize.supervised_lr=0.08"
+  [sup-adam]="$sup -S recognize.optimizer=adam -S recognize.supervised_lr=0.00035"
   [sup-soft]="$sup -S recognize.triplet_margin=soft"
 )
 ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
 # not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 tw8 lr005
 # lr002 lr01 lr02 beta005 sup-k2 sup-k8 sup-tm0 sup-tm06 sup-tm1 sup-tm15 sup-tm2 sup-tm3
-# sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4 sup-ep6 sup-ep16 sup-er05 sup-lr0005 sup-lr001 sup-lr004
+# sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4 sup-ep6 sup-ep16 sup-er05 sup-lr0005 sup-lr001 sup-lr002 sup-lr004
 # sup-lr008 sup-adam sup-soft full-cw0 full-tw0 cw2 cw4 ti120-cw2 ti120-cw4
 # k1-20 sup-tm03 (the papers' k1 and BoT's margin: the defaults on a second rendering)
-# rlr001 (the recognition rate for every loss: the supervised recipe re-checked at 28 epochs)
+# rlr001 (recognize.lr 0.01 for the full pipeline: P57's check that CTACL keeps 0.02)
 
 seeds=()
 while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done

@@ -42,6 +42,7 @@ def test_triplet_margin_takes_a_number_or_soft(good, margin):
         (("recognize", "triplet_margin"), -1, r"recognize.triplet_margin = -1 .*>= 0.*'soft'"),
         (("recognize", "triplet_margin"), "hard", r"recognize.triplet_margin = 'hard' .*'soft'"),
         (("recognize", "triplet_margin"), float("nan"), r"recognize.triplet_margin = nan"),
+        (("recognize", "supervised_lr"), 0, r"recognize.supervised_lr = 0 .*> 0"),
     ],
 )
 def test_bad_values_are_named(good, path, value, expect):
@@ -58,6 +59,7 @@ NUMBERS = [
     ("lambda",),
     ("gamma",),
     ("recognize", "lr"),
+    ("recognize", "supervised_lr"),
     ("recognize", "temperature"),
     ("recognize", "da_temperature"),
     ("recognize", "beta"),

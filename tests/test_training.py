@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from vreid.io import save_torch, write_json
@@ -196,3 +197,22 @@ def test_custom_epoch_order_is_used(tmp_path):
     sched = build_scheduler(opt, "constant", 1)
     fit(Trainable(model, opt, sched), ImageSource(paths, 8, 8, workers=0), np.arange(12), cfg, step)
     assert batches == [[11, 10, 9, 8], [7, 6, 5, 4]]
+
+
+@pytest.mark.parametrize(
+    "loss, rate", [("supervised", 0.01), ("ctacl", 0.02), ("ctacl_noda", 0.02), ("sscl", 0.02)]
+)
+def test_supervised_bound_trains_at_its_own_rate(repo_root, loss, rate):
+    """`recognize.supervised_lr` is the supervised bound's rate, `recognize.lr` every other
+    loss's (P57: validation prefers 0.01 for the one, 0.02 for the other)."""
+    from vreid.stages.recognize import recognition_recipe
+
+    committed = yaml.safe_load((repo_root / "params.yaml").read_text())["recognize"]
+    r = {**committed, "loss": loss, "lr": 0.02, "supervised_lr": 0.01}
+    recipe = recognition_recipe(r)
+    assert recipe.lr == rate
+    assert (recipe.epochs, recipe.optimizer, recipe.schedule) == (
+        r["epochs"],
+        r["optimizer"],
+        r["schedule"],
+    )

@@ -179,6 +179,7 @@ SCHEMA: dict[str, Any] = {
             "a number >= 0 (0 = no triplet term) or 'soft'",
         ),
         "instances": _int(1),
+        "supervised_lr": _num(0, lo_open=True),
         "epochs": _int(1),
         "warmup_epochs": _int(0),
         "memory_reset_every": _int(0),

@@ -336,8 +336,8 @@ class Recipe:
     schedule: str
 
     @classmethod
-    def of(cls, section: dict[str, Any], epochs: str = "epochs") -> Recipe:
-        return cls(section[epochs], section["optimizer"], section["lr"], section["schedule"])
+    def of(cls, section: dict[str, Any], epochs: str = "epochs", lr: str = "lr") -> Recipe:
+        return cls(section[epochs], section["optimizer"], section[lr], section["schedule"])
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ lambda * camera DA, Eq. 8-12; the default), ``ctacl_noda`` (the same without DA)
 (VAPC's repelled instance loss, Eq. 2-3), ``sscl`` (plain instance contrastive, CTACL
 Table III) or ``supervised`` (an upper bound that USES LABELS, trained the way re-ID trains
 supervised models: identity cross-entropy with label smoothing on the BN-neck logits, a
-batch-hard triplet loss on the feature before the neck, identity-balanced P x K batches).
+batch-hard triplet loss on the feature before the neck, identity-balanced P x K batches, its own
+learning rate ``recognize.supervised_lr``).
 Writes ``artifacts/recognize/{model.pt,features.npy}``, ``metrics/recognize.json`` and
 ``plots/recognize_loss.csv``.
 """
@@ -90,7 +91,7 @@ def main() -> None:
         source,
         rows,
         step,
-        Recipe.of(r),
+        recognition_recipe(r),
         train_setup(params, device, "recognize"),
         seed=t["seed"],
         run=(params["model"], params["augment"], r, t, params["k"], params["gamma"])
@@ -105,6 +106,13 @@ def main() -> None:
     scores = retrieval_by_split(df, feats, params, views_for_eval(df), device)
     write_outputs(model, feats, history, r["loss"], scores)
     ckpt.clear()
+
+
+def recognition_recipe(r: dict) -> Recipe:
+    """The stage's optimiser and schedule from the ``recognize`` section: the supervised bound
+    trains at its own rate ``recognize.supervised_lr``, every unsupervised loss at
+    ``recognize.lr`` (validation prefers different rates for the two, docs/calibration.md P57)."""
+    return Recipe.of(r, lr="supervised_lr" if r["loss"] == "supervised" else "lr")
 
 
 def write_outputs(model, feats: np.ndarray, history: list[dict], loss: str, scores: dict) -> None:
