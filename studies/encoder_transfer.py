@@ -15,6 +15,10 @@ same held-out vehicles (P41). On the model's own set this gives the `evaluate` s
 
     python studies/encoder_transfer.py artifacts/pretrain/backbone.pt [other.pt ...]
     python studies/encoder_transfer.py --trained artifacts/cluster/model.pt [other.pt ...]
+
+``--feature`` (repeatable) scores the other retrieval feature too (``evaluate.feature`` of the
+params by default): ``--feature pooled --feature embedding`` measures a model both ways, the
+comparison that chose ``evaluate.feature`` (docs/calibration.md, P58).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import numpy as np
 import torch
 
+from vreid.choices import RETRIEVAL_FEATURES
 from vreid.inference import load_encoder
 from vreid.learn.loop import extract_features
 from vreid.params import load
@@ -39,11 +44,12 @@ from vreid.stages._common import (
 
 
 def direct_transfer(
-    df, params: dict, encoder: str, device: torch.device, trained: bool = False
+    df, params: dict, encoder: str, device: torch.device, trained: bool = False, feature=None
 ) -> dict[str, dict]:
     """Retrieval summaries (``{"val": ..., "test": ...}``) of ``encoder``'s pooled features
     on the manifest ``df``'s query and gallery images (``trained``: a stage's model file,
-    embedded as the `evaluate` stage embeds it; else a ``model.pretrained`` encoder file)."""
+    embedded as the `evaluate` stage embeds it; else a ``model.pretrained`` encoder file), by
+    the retrieval feature ``feature`` (default ``evaluate.feature`` of ``params``)."""
     rows = np.concatenate([r for w in eval_splits(df) for r in query_gallery(df, w)])
     if trained:
         model = load_encoder(encoder, params, str(device)).model
@@ -51,7 +57,13 @@ def direct_transfer(
         params = {**params, "model": {**params["model"], "pretrained": encoder}}
         model = build_model(params).to(device).eval()
     feats = np.zeros((len(df), model.dim), dtype=np.float32)
-    feats[rows] = extract_features(model, image_source(df, params), device, indices=rows)
+    feats[rows] = extract_features(
+        model,
+        image_source(df, params),
+        device,
+        indices=rows,
+        feature=feature or params["evaluate"]["feature"],
+    )
     return retrieval_by_split(df, feats, params, views_for_eval(df), device)
 
 
@@ -65,17 +77,24 @@ def main() -> None:
     ap.add_argument(
         "--trained", action="store_true", help="the files are learning stages' model.pt files"
     )
+    ap.add_argument(
+        "--feature",
+        action="append",
+        choices=RETRIEVAL_FEATURES,
+        help="retrieval feature (repeatable; default: evaluate.feature of --params)",
+    )
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     params = load(args.params)
     df = read_manifest()
-    print("| encoder | val mAP | val rank-1 | test mAP | test rank-1 |")
-    print("|---|---|---|---|---|")
+    print("| encoder | feature | val mAP | val rank-1 | test mAP | test rank-1 |")
+    print("|---|---|---|---|---|---|")
     for enc in args.encoders:
-        r = direct_transfer(df, params, enc, torch.device(args.device), args.trained)
-        cells = [f"{r[w][k]:.4f}" for w in ("val", "test") if w in r for k in ("mAP", "rank1")]
-        print(f"| {enc} | " + " | ".join(cells) + " |")
+        for feature in args.feature or [params["evaluate"]["feature"]]:
+            r = direct_transfer(df, params, enc, torch.device(args.device), args.trained, feature)
+            cells = [f"{r[w][k]:.4f}" for w in ("val", "test") if w in r for k in ("mAP", "rank1")]
+            print(f"| {enc} | {feature} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

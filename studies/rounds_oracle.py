@@ -88,7 +88,11 @@ def main() -> None:
         stage="rounds_oracle",
     ).clear()
     scores = retrieval_by_split(
-        df, extract_features(model, source, device), params, views_for_eval(df), device
+        df,
+        extract_features(model, source, device, feature=params["evaluate"]["feature"]),
+        params,
+        views_for_eval(df),
+        device,
     )
     print(
         f"labels {a.labels}, cluster_weight {params['cluster']['cluster_weight']}:",

@@ -48,14 +48,26 @@ def _args(tmp: Path) -> list[str]:
     return ["--model", str(tmp / "model.pt"), "--params", str(tmp / "params.yaml"), "--quiet"]
 
 
-def test_embed_gives_the_pipelines_features(setup, capsys):
+@pytest.mark.parametrize("feature", ["pooled", "embedding"])
+def test_embed_gives_the_pipelines_features(setup, capsys, feature):
+    """`vreid embed` gives the features the pipeline's retrieval ranks by: the kind
+    `evaluate.feature` of the params file names."""
     tmp, model = setup
-    cli.main(["embed", str(tmp / "gallery"), "--out", str(tmp / "f.npz"), *_args(tmp)])
+    params = yaml.safe_load((tmp / "params.yaml").read_text())
+    params["evaluate"]["feature"] = feature
+    (tmp / f"params_{feature}.yaml").write_text(yaml.safe_dump(params))
+    args = [*_args(tmp), "--params", str(tmp / f"params_{feature}.yaml")]
+    cli.main(["embed", str(tmp / "gallery"), "--out", str(tmp / "f.npz"), *args])
     names, feats = inference.load_features(tmp / "f.npz")
     assert [Path(n).name for n in names] == sorted(p.name for p in (tmp / "gallery").iterdir())
-    ref = extract_features(model.eval(), ImageSource(names, 32, 32, workers=0), torch.device("cpu"))
+    source = ImageSource(names, 32, 32, workers=0)
+    ref = extract_features(model.eval(), source, torch.device("cpu"), feature=feature)
     np.testing.assert_allclose(feats, ref, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1.0, atol=1e-5)
+    other = "embedding" if feature == "pooled" else "pooled"
+    assert not np.allclose(
+        feats, extract_features(model, source, torch.device("cpu"), feature=other)
+    )
     assert "6 images" in capsys.readouterr().out
 
 
@@ -96,7 +108,9 @@ def test_export_matches_pytorch_and_takes_any_batch(setup):
     )
     x = torch.rand((7, 3, 32, 32), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        ref = inference.Embedder(enc.model.to(memory_format=torch.contiguous_format))(x).numpy()
+        model = enc.model.to(memory_format=torch.contiguous_format)
+        ref = inference.Embedder(model, enc.feature)(x).numpy()
+    assert enc.feature == "pooled"  # the committed evaluate.feature: the export ranks as it does
     ts = torch.jit.load(str(tmp / "exp.ts.pt"))
     np.testing.assert_allclose(ts(x).detach().numpy(), ref, atol=1e-5)
     import onnxruntime

@@ -43,6 +43,7 @@ def test_triplet_margin_takes_a_number_or_soft(good, margin):
         (("recognize", "triplet_margin"), "hard", r"recognize.triplet_margin = 'hard' .*'soft'"),
         (("recognize", "triplet_margin"), float("nan"), r"recognize.triplet_margin = nan"),
         (("recognize", "supervised_lr"), 0, r"recognize.supervised_lr = 0 .*> 0"),
+        (("evaluate", "feature"), "neck", r"evaluate.feature = 'neck'.*pooled.*embedding"),
     ],
 )
 def test_bad_values_are_named(good, path, value, expect):

@@ -61,6 +61,18 @@ def _env(tmp: Path) -> dict[str, str]:
     return env
 
 
+_EMBED_GAP = """
+import numpy as np, pandas as pd
+from pathlib import Path
+from vreid.inference import embed, load_encoder
+from vreid.params import load
+paths = [Path(p) for p in pd.read_csv("artifacts/prepare/manifest.csv")["path"]]
+enc = load_encoder("artifacts/cluster/model.pt", load("params.yaml"), "cpu")
+ours = np.load("artifacts/cluster/features.npy")
+print(float(np.abs(embed(paths, enc, progress=False) - ours).max()))
+"""
+
+
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
@@ -157,6 +169,11 @@ def test_repro_tiny_end_to_end(tiny_repo):
         assert sc["rank1_ci95"]["lo"] <= sc["rank1"] <= sc["rank1_ci95"]["hi"]
     rec = json.loads((repo / "metrics" / "recognize.json").read_text())
     assert set(rec) >= {"val", "test"}
+    # What evaluate scores is the final model's retrieval feature (evaluate.feature, pooled
+    # before the BN neck), as `vreid embed` gives it for the same images.
+    assert ev["feature"] == "pooled"
+    gap = _run([sys.executable, "-c", _EMBED_GAP], repo, env).strip().splitlines()[-1]
+    assert float(gap) < 1e-4, gap
     rounds = (repo / "plots" / "rounds.csv").read_text().splitlines()
     assert rounds[0].startswith("round,ami") and len(rounds) == 1 + 3  # round 0 + 2 rounds
     assert "val_mAP" in rounds[0] and "test_mAP" in rounds[0]

@@ -21,6 +21,7 @@ from vreid.learn.images import (
     ImageSource,
     augment,
     load_image,
+    normalize,
 )
 from vreid.learn.loop import (
     Checkpoints,
@@ -28,6 +29,9 @@ from vreid.learn.loop import (
     Trainable,
     build_optimizer,
     build_scheduler,
+    embedding_and_retrieval,
+    extract_feature_kinds,
+    extract_features,
     fit,
 )
 
@@ -216,3 +220,41 @@ def test_supervised_bound_trains_at_its_own_rate(repo_root, loss, rate):
         r["optimizer"],
         r["schedule"],
     )
+
+
+def _net_with_statistics(num_classes=0):
+    torch.manual_seed(0)
+    model = ReidNet("resnet18", 2, num_classes=num_classes, channels=16)
+    for module in model.modules():  # a BN neck that is not the identity
+        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.2, 2.0)
+    return model.eval()
+
+
+def test_retrieval_features_are_the_embedding_and_the_normalised_pooled_feature(tmp_path):
+    """`evaluate.feature`: ``embedding`` is the BN-neck ``z`` every loss trains, ``pooled`` the
+    feature before the neck, L2-normalised; one extraction pass gives both, each equal to its
+    own pass and to the model's forward on the batch."""
+    model = _net_with_statistics(num_classes=3)
+    source = ImageSource(_images(tmp_path), 32, 32, workers=0)
+    x = normalize(next(source.batches(np.arange(len(source)), len(source)))[0])
+    with torch.no_grad():
+        pooled, z, _ = model.forward_all(x)
+        emb, pool = model.features(x, ("embedding", "pooled"))
+    torch.testing.assert_close(emb, z)
+    torch.testing.assert_close(pool, pooled / pooled.norm(dim=1, keepdim=True))
+    assert not torch.allclose(emb, pool, atol=1e-3)  # the neck is not a no-op here
+
+    cpu = torch.device("cpu")
+    one, two = extract_feature_kinds(model, source, cpu, ("embedding", "pooled"), batch_size=5)
+    np.testing.assert_allclose(one, z.numpy(), atol=1e-5)
+    np.testing.assert_allclose(two, pool.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(one, extract_features(model, source, cpu))
+    np.testing.assert_array_equal(two, extract_features(model, source, cpu, feature="pooled"))
+    feats, ret = embedding_and_retrieval(model, source, cpu, "pooled")
+    np.testing.assert_array_equal(feats, one)
+    np.testing.assert_array_equal(ret, two)
+    feats, ret = embedding_and_retrieval(model, source, cpu, "embedding")
+    assert ret is feats
+    np.testing.assert_array_equal(feats, one)

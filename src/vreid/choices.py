@@ -19,3 +19,6 @@ CLUSTER_METHODS = ("combined", "vapc", "ctacl")
 #: ``cluster.noise_mode`` and ``cluster.knn_precision``.
 NOISE_MODES = ("singleton", "drop")
 KNN_PRECISIONS = ("fp32", "bf16")
+#: ``evaluate.feature``: what retrieval ranks by (:meth:`vreid.learn.backbone.ReidNet.features`):
+#: the pooled feature before the BN neck, or the BN-neck embedding the losses train.
+RETRIEVAL_FEATURES = ("pooled", "embedding")

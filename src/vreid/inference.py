@@ -4,7 +4,7 @@ export the encoder (the library behind the ``vreid`` command, :mod:`vreid.cli`).
 * :func:`load_encoder` -- a pipeline model file + its ``params.yaml`` -> :class:`Encoder`;
 * :func:`embed` -- images -> ``(N, D)`` float32 L2-normalised features (as the pipeline's
   evaluation computes them: resize to ``model.height x model.width``, ImageNet normalisation,
-  no augmentation);
+  no augmentation, the feature ``evaluate.feature`` of the params given);
 * :class:`Gallery` -- features + names in an exact faiss inner-product index (on unit
   vectors the ranking of squared Euclidean distance ``2 - 2 cos``), saved as
   ``<stem>.faiss`` + ``<stem>.csv``; :meth:`Gallery.search` returns the top-k per query;
@@ -67,27 +67,30 @@ def camera_of(name: str) -> int | None:
 
 class Embedder(nn.Module):
     """The exported encoder: float images in [0, 1], ``(B, 3, H, W)`` -> L2-normalised
-    embeddings ``(B, D)`` (ImageNet normalisation inside, eval mode)."""
+    features ``(B, D)`` of kind ``feature`` (``evaluate.feature``: what the pipeline's
+    retrieval ranks by; ImageNet normalisation inside, eval mode)."""
 
-    def __init__(self, model: ReidNet) -> None:
+    def __init__(self, model: ReidNet, feature: str = "embedding") -> None:
         super().__init__()
         self.model = model.eval()
+        self.feature = feature
         self.register_buffer("mean", MEAN.clone())
         self.register_buffer("std", STD.clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z, _ = self.model((x - self.mean) / self.std)
-        return z
+        return self.model.features((x - self.mean) / self.std, (self.feature,))[0]
 
 
 @dataclass
 class Encoder:
-    """A trained model with the image size and device it runs at."""
+    """A trained model with the image size and device it runs at, and the feature retrieval
+    ranks by (``evaluate.feature`` of the params it was trained with)."""
 
     model: ReidNet
     height: int
     width: int
     device: torch.device
+    feature: str = "embedding"
 
     @property
     def dim(self) -> int:
@@ -107,7 +110,7 @@ def load_encoder(model_path: str | Path, params: dict[str, Any], device: str = "
     load_state(model, model_path, about, fix, drop_head=True)
     dev = resolve_device(device)
     model = channels_last(model.to(dev)).eval()
-    return Encoder(model, m["height"], m["width"], dev)
+    return Encoder(model, m["height"], m["width"], dev, params["evaluate"]["feature"])
 
 
 def _batches(
@@ -126,11 +129,12 @@ def embed(
     workers: int = 0,
     progress: bool = True,
 ) -> np.ndarray:
-    """``(N, D)`` float32 L2-normalised embeddings of the images, in ``paths`` order."""
+    """``(N, D)`` float32 L2-normalised features (``enc.feature``) of the images, in ``paths``
+    order."""
     out = np.empty((len(paths), enc.dim), dtype=np.float32)
     done = 0
     bar = tqdm(total=len(paths), unit="img", desc="embed", disable=not progress)
-    embedder = Embedder(enc.model).to(enc.device)
+    embedder = Embedder(enc.model, enc.feature).to(enc.device)
     for x in _batches(paths, enc, batch_size, workers):
         z = embedder(channels_last(x.to(enc.device).float().div_(255.0)))
         out[done : done + len(z)] = z.float().cpu().numpy()
@@ -262,7 +266,9 @@ def export(enc: Encoder, stem: str | Path, formats: Sequence[str]) -> dict[str, 
     largest absolute difference of its embeddings from the PyTorch model's on a random batch
     of 4 images (the files are removed if it exceeds 1e-4)."""
     stem = Path(stem)
-    model = Embedder(enc.model).to("cpu").to(memory_format=torch.contiguous_format).eval()
+    model = (
+        Embedder(enc.model, enc.feature).to("cpu").to(memory_format=torch.contiguous_format).eval()
+    )
     gen = torch.Generator().manual_seed(0)
     x = torch.rand((4, 3, enc.height, enc.width), generator=gen)
     with torch.no_grad():

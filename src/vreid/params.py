@@ -22,6 +22,7 @@ from .choices import (
     NOISE_MODES,
     OPTIMIZERS,
     RECOGNITION_LOSSES,
+    RETRIEVAL_FEATURES,
     SCHEDULES,
 )
 from .data.readers import DATASET_NAMES
@@ -214,6 +215,7 @@ SCHEMA: dict[str, Any] = {
     "evaluate": {
         "remove_same_camera": BOOL,
         "rerank": BOOL,
+        "feature": _choice(*RETRIEVAL_FEATURES),
         "max_rank": _int(1),
         "block_size": _int(1),
     },

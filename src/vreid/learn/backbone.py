@@ -72,6 +72,15 @@ class ReidNet(nn.Module):
         logits = self.head(feat) if self.head is not None else None
         return pooled, z, logits
 
+    def features(self, x: torch.Tensor, kinds: tuple[str, ...]) -> list[torch.Tensor]:
+        """The L2-normalised features ``kinds`` of a batch, from one forward pass:
+        ``embedding`` is ``z`` (what every loss, memory and the clustering use), ``pooled`` the
+        pooled feature before the BN neck, normalised (what retrieval ranks by when
+        ``evaluate.feature`` is ``pooled``, the default: docs/calibration.md, P58)."""
+        pooled, z, _ = self.forward_all(x)
+        by_kind = {"embedding": lambda: z, "pooled": lambda: F.normalize(pooled, dim=1)}
+        return [by_kind[k]() for k in kinds]
+
 
 def load_state(
     model: ReidNet, path: str | Path, about: str, fix: str, drop_head: bool = False

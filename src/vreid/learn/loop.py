@@ -418,15 +418,59 @@ def _all_images(
     return np.concatenate([o.cpu().numpy() for o in out]).astype(np.float32, copy=False)
 
 
+class _Features(nn.Module):
+    """``model``'s features ``kinds`` side by side, ``(B, len(kinds) * D)``."""
+
+    def __init__(self, model: nn.Module, kinds: tuple[str, ...]) -> None:
+        super().__init__()
+        self.model, self.kinds = model, kinds
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(self.model.features(x, self.kinds), dim=1)
+
+
+def extract_feature_kinds(
+    model: nn.Module,
+    source: ImageSource,
+    device: torch.device,
+    kinds: tuple[str, ...],
+    batch_size: int = 256,
+    indices: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """Each of the L2-normalised features ``kinds`` (``embedding``, ``pooled``: see
+    :meth:`vreid.learn.backbone.ReidNet.features`) of the images, ``(N, D)`` float32, from one
+    pass without augmentation. The embedding alone needs only ``model(x)[0]`` (any model whose
+    forward gives ``(z, ...)``); other kinds need :meth:`ReidNet.features`."""
+    if kinds == ("embedding",):
+        return [_all_images(model, source, device, batch_size, indices, lambda out: out[0])]
+    both = _all_images(_Features(model, kinds), source, device, batch_size, indices, lambda o: o)
+    return [np.ascontiguousarray(f) for f in np.split(both, len(kinds), axis=1)]
+
+
 def extract_features(
     model: nn.Module,
     source: ImageSource,
     device: torch.device,
     batch_size: int = 256,
     indices: np.ndarray | None = None,
+    feature: str = "embedding",
 ) -> np.ndarray:
-    """L2-normalised embeddings ``(N, D)`` float32 of the images (no augmentation)."""
-    return _all_images(model, source, device, batch_size, indices, lambda out: out[0])
+    """L2-normalised features ``(N, D)`` float32 of the images (no augmentation): the
+    embedding ``z`` by default, or ``feature`` (``pooled``)."""
+    return extract_feature_kinds(model, source, device, (feature,), batch_size, indices)[0]
+
+
+def embedding_and_retrieval(
+    model: nn.Module, source: ImageSource, device: torch.device, retrieval: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(embedding, retrieval feature)`` of every image from one pass: the embedding is what
+    the clustering and the memories read, the retrieval feature (``evaluate.feature``) what
+    the scores rank by; the same array twice when ``retrieval`` is ``embedding``."""
+    if retrieval == "embedding":
+        feats = extract_features(model, source, device)
+        return feats, feats
+    feats, ret = extract_feature_kinds(model, source, device, ("embedding", retrieval))
+    return feats, ret
 
 
 def predict_logits(

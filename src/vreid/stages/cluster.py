@@ -8,8 +8,9 @@ lambda * camera DA (``combined``, the default). ``ctacl`` runs no rounds: the re
 model is the final model. Ground truth is read only for diagnostics (AMI, ARI, pairwise
 precision/recall, merge correctness), never for training.
 
-Writes ``artifacts/cluster/{model.pt,features.npy,labels.csv}``, ``metrics/cluster.json``
-and ``plots/rounds.csv``.
+Writes ``artifacts/cluster/{model.pt,features.npy,labels.csv}`` (``features.npy``: the final
+model's retrieval features, ``evaluate.feature``, which the `evaluate` stage scores),
+``metrics/cluster.json`` and ``plots/rounds.csv``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from ..eval import cluster_quality, merge_precision
 from ..io import save_npy, save_torch, write_csv, write_json
 from ..learn.distributed import broadcast_from_main, is_main
 from ..learn.images import ImageSource
-from ..learn.loop import Checkpoints, Recipe, extract_features, file_digest, train
+from ..learn.loop import (
+    Checkpoints,
+    Recipe,
+    embedding_and_retrieval,
+    extract_features,
+    file_digest,
+    train,
+)
 from ..learn.memory import CameraTrackletMemory, ClusterMemory
 from ..learn.objectives import make_objective
 from ..resources import cluster_peak_bytes, require_fits
@@ -199,14 +207,22 @@ def main() -> None:
         sys.exit(f"[cluster] params.yaml: {exc}")
     log.info("[cluster] tau = %.4f from ti = %d", tau, params["ti"])
 
+    # the clustering reads the embedding (feats); the scores rank by evaluate.feature (ret)
+    feature = params["evaluate"]["feature"]
+    source = image_source(df, params)
+    ret = (
+        feats
+        if feature == "embedding"
+        else extract_features(model, source, device, feature=feature)
+    )
+
     def scores_now() -> dict:  # rank 0 only (several processes): the others do not report
-        return retrieval_by_split(df, feats, params, eval_views, device) if is_main() else {}
+        return retrieval_by_split(df, ret, params, eval_views, device) if is_main() else {}
 
     scores = scores_now()
     records: list[dict] = [{"round": 0, **headline(scores)}]
     rounds = c["rounds"] if c["method"] != "ctacl" else 0
     labels = np.full(len(rows), -1, dtype=np.int64)
-    source = image_source(df, params) if rounds else None
     run = (params["model"], params["augment"], c, t, params["ti"], params["k_tilde"])
     run += (params["k"], params["gamma"], params["lambda"], params["recognize"]["da_temperature"])
     run += (file_digest(MANIFEST), file_digest(TRACKLETS), file_digest(RECOGNIZE_DIR / "model.pt"))
@@ -218,17 +234,18 @@ def main() -> None:
         ckpt = train_round(
             model, source, rows, feats[rows], labels, (cams, tracklets), params, rnd, (*run, rnd)
         )
-        feats = extract_features(model, source, device)
+        feats, ret = embedding_and_retrieval(model, source, device, feature)
         scores = scores_now()
         records.append({"round": rnd, **{k: quality[k] for k in CLUSTER_COLUMNS}})
         records[-1].update(headline(scores))
         ckpt.clear()
     if is_main():
-        write_outputs(params, model, feats, rows, train_views, labels, tau, records, scores, stats)
+        write_outputs(params, model, ret, rows, train_views, labels, tau, records, scores, stats)
 
 
 def write_outputs(params, model, feats, rows, views, labels, tau, records, scores, stats) -> None:
-    """Model, features, pseudo labels, ``metrics/cluster.json`` and ``plots/rounds.csv``."""
+    """Model, retrieval features, pseudo labels, ``metrics/cluster.json`` and
+    ``plots/rounds.csv``."""
     c = params["cluster"]
     rounds = len(records) - 1
     CLUSTER_DIR.mkdir(parents=True, exist_ok=True)

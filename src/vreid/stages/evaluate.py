@@ -4,8 +4,10 @@ CMC rank-1/5/10/20, mAP and mINP under the VeRi protocol (same id AND same camer
 the query's own file removed), plus mAP/rank-1 over cross-viewpoint matches only, in query
 blocks, and a bootstrap 95% interval over queries for mAP and rank-1 (one run's query
 sampling uncertainty; the seed spread comes from ``python -m vreid.report``). Optional
-k-reciprocal re-ranking. Validation and test are scored apart: ``val`` is what parameters are
-chosen on, ``test`` is reported only. Writes ``metrics/eval.json`` and ``plots/cmc.csv``.
+k-reciprocal re-ranking. The features are the final model's ``evaluate.feature`` (the pooled
+feature before the BN neck by default), written by the `cluster` stage. Validation and test
+are scored apart: ``val`` is what parameters are chosen on, ``test`` is reported only.
+Writes ``metrics/eval.json`` and ``plots/cmc.csv``.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def main() -> None:
         if e["remove_same_camera"]
         else "self removed only",
         "rerank": e["rerank"],
+        "feature": e["feature"],  # what the cluster stage's features.npy holds
     }
     write_json(METRICS / "eval.json", metrics)
     names = list(cmc)

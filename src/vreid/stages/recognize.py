@@ -7,7 +7,8 @@ Table III) or ``supervised`` (an upper bound that USES LABELS, trained the way r
 supervised models: identity cross-entropy with label smoothing on the BN-neck logits, a
 batch-hard triplet loss on the feature before the neck, identity-balanced P x K batches, its own
 learning rate ``recognize.supervised_lr``).
-Writes ``artifacts/recognize/{model.pt,features.npy}``, ``metrics/recognize.json`` and
+Writes ``artifacts/recognize/{model.pt,features.npy}`` (the embedding every image gets, the
+clustering's input), ``metrics/recognize.json`` (retrieval by ``evaluate.feature``) and
 ``plots/recognize_loss.csv``.
 """
 
@@ -18,7 +19,7 @@ import torch
 
 from ..io import save_npy, save_torch, write_csv, write_json
 from ..learn.distributed import is_main
-from ..learn.loop import Recipe, extract_features, file_digest, train
+from ..learn.loop import Recipe, embedding_and_retrieval, extract_features, file_digest, train
 from ..learn.memory import CameraTrackletMemory, FeatureMemory
 from ..learn.objectives import make_objective
 from ..learn.sampling import identity_balanced_order
@@ -100,10 +101,11 @@ def main() -> None:
         before_epoch=before_epoch,
         order=pk_order if supervised else None,
     )
-    feats = extract_features(model, source, device)
+    # the embedding is the clustering's input; the scores rank by evaluate.feature
+    feats, ret = embedding_and_retrieval(model, source, device, params["evaluate"]["feature"])
     if not is_main():  # several processes: rank 0 writes
         return
-    scores = retrieval_by_split(df, feats, params, views_for_eval(df), device)
+    scores = retrieval_by_split(df, ret, params, views_for_eval(df), device)
     write_outputs(model, feats, history, r["loss"], scores)
     ckpt.clear()
 
