@@ -46,7 +46,7 @@ from vreid.stages._common import (
 def direct_transfer(
     df, params: dict, encoder: str, device: torch.device, trained: bool = False, feature=None
 ) -> dict[str, dict]:
-    """Retrieval summaries (``{"val": ..., "test": ...}``) of ``encoder``'s pooled features
+    """Retrieval summaries (``{"val": ..., "test": ...}``) of ``encoder``'s features
     on the manifest ``df``'s query and gallery images (``trained``: a stage's model file,
     embedded as the `evaluate` stage embeds it; else a ``model.pretrained`` encoder file), by
     the retrieval feature ``feature`` (default ``evaluate.feature`` of ``params``)."""

@@ -13,7 +13,7 @@ import yaml
 from PIL import Image
 
 from vreid import cli, inference
-from vreid.io import save_torch
+from vreid.io import InputError, save_torch
 from vreid.learn.backbone import ReidNet
 from vreid.learn.images import ImageSource
 from vreid.learn.loop import extract_features
@@ -58,7 +58,8 @@ def test_embed_gives_the_pipelines_features(setup, capsys, feature):
     (tmp / f"params_{feature}.yaml").write_text(yaml.safe_dump(params))
     args = [*_args(tmp), "--params", str(tmp / f"params_{feature}.yaml")]
     cli.main(["embed", str(tmp / "gallery"), "--out", str(tmp / "f.npz"), *args])
-    names, feats = inference.load_features(tmp / "f.npz")
+    names, feats, kind = inference.load_features(tmp / "f.npz")
+    assert kind == feature
     assert [Path(n).name for n in names] == sorted(p.name for p in (tmp / "gallery").iterdir())
     source = ImageSource(names, 32, 32, workers=0)
     ref = extract_features(model.eval(), source, torch.device("cpu"), feature=feature)
@@ -98,6 +99,35 @@ def test_index_and_search_find_each_gallery_image_first(setup, capsys):
     cli.main(["index", "--features", str(tmp / "f2.npz"), "--out", str(tmp / "g2"), *_args(tmp)])
     assert (tmp / "g2.csv").read_text() == (tmp / "g.csv").read_text()
     assert "query" in capsys.readouterr().out
+
+
+def test_search_refuses_a_gallery_of_another_feature_kind(setup, tmp_path):
+    """A gallery records which feature it holds (`evaluate.feature`); searching it with a model
+    whose params give the other kind stops with a message naming both, instead of ranking
+    pooled queries against BN-neck gallery vectors. Features files without the kind (written
+    before it was recorded) are refused by `index --features`."""
+    tmp, _ = setup
+    params = yaml.safe_load((tmp / "params.yaml").read_text())
+    params["evaluate"]["feature"] = "embedding"
+    other = tmp_path / "params_embedding.yaml"
+    other.write_text(yaml.safe_dump(params))
+    stem = tmp_path / "g"
+    cli.main(
+        ["index", str(tmp / "gallery"), "--out", str(stem), *_args(tmp), "--params", str(other)]
+    )
+    assert inference.Gallery.load(stem).feature == "embedding"
+    with pytest.raises(
+        InputError, match=r"holds `embedding` features.*evaluate.feature = 'pooled'"
+    ):
+        cli.cmd_search(
+            cli.parser().parse_args(
+                ["search", str(tmp / "gallery"), "--gallery", str(stem), *_args(tmp)]
+            )
+        )
+    old = tmp_path / "old.npz"
+    np.savez(old, names=np.asarray(["a.jpg"]), features=np.ones((1, 4), np.float32))
+    with pytest.raises(InputError, match=r"old.npz: written before .*embed the images again"):
+        inference.load_features(old)
 
 
 def test_export_matches_pytorch_and_takes_any_batch(setup):

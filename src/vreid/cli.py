@@ -30,34 +30,36 @@ def _encoder(args: argparse.Namespace) -> inference.Encoder:
     return inference.load_encoder(args.model, load_params(args.params), args.device)
 
 
-def _embed_paths(args: argparse.Namespace, paths: list[Path]):
-    return inference.embed(
-        paths, _encoder(args), args.batch_size, args.workers, progress=not args.quiet
-    )
+def _embed_with(args: argparse.Namespace, enc: inference.Encoder, paths: list[Path]):
+    return inference.embed(paths, enc, args.batch_size, args.workers, progress=not args.quiet)
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
     paths = inference.image_paths(args.images)
-    feats = _embed_paths(args, paths)
-    inference.save_features(args.out, [str(p) for p in paths], feats)
+    enc = _encoder(args)
+    feats = _embed_with(args, enc, paths)
+    inference.save_features(args.out, [str(p) for p in paths], feats, enc.feature)
     print(f"{len(paths)} images -> {args.out} ({feats.shape[1]}-d features)")
 
 
 def cmd_index(args: argparse.Namespace) -> None:
     if args.features:
-        names, feats = inference.load_features(args.features)
+        names, feats, feature = inference.load_features(args.features)
     else:
         paths = inference.image_paths(args.images)
-        names, feats = [str(p) for p in paths], _embed_paths(args, paths)
-    gallery = inference.Gallery.build(names, feats)
+        enc = _encoder(args)
+        names, feats, feature = [str(p) for p in paths], _embed_with(args, enc, paths), enc.feature
+    gallery = inference.Gallery.build(names, feats, feature)
     gallery.save(args.out)
     print(f"{len(names)} gallery images -> {args.out}.faiss, {args.out}.csv")
 
 
 def cmd_search(args: argparse.Namespace) -> None:
     gallery = inference.Gallery.load(args.gallery)
+    enc = _encoder(args)
+    inference.require_feature(gallery.feature, enc.feature, f"gallery {args.gallery}")
     paths = inference.image_paths(args.images)
-    dist, rows = gallery.search(_embed_paths(args, paths), args.top_k)
+    dist, rows = gallery.search(_embed_with(args, enc, paths), args.top_k)
     table = inference.matches_table([str(p) for p in paths], dist, rows, gallery)
     if args.csv:
         table.to_csv(args.csv, index=False, lineterminator="\n")
@@ -71,7 +73,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     diffs = inference.export(enc, args.out, args.format)
     for fmt, diff in diffs.items():
         suffix = ".ts.pt" if fmt == "torchscript" else ".onnx"
-        print(f"{fmt}: {args.out}{suffix} (max |embedding diff| vs PyTorch {diff:.2e})")
+        print(f"{fmt}: {args.out}{suffix} (max |{enc.feature} feature diff| vs PyTorch {diff:.2e})")
 
 
 def _common(p: argparse.ArgumentParser, images: bool = True) -> None:

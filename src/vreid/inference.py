@@ -10,7 +10,8 @@ export the encoder (the library behind the ``vreid`` command, :mod:`vreid.cli`).
   ``<stem>.faiss`` + ``<stem>.csv``; :meth:`Gallery.search` returns the top-k per query;
 * :func:`match_strip` -- a PNG of each query and its matches;
 * :func:`export` -- TorchScript and ONNX files of :class:`Embedder` (float images in [0, 1],
-  ``(B, 3, H, W)`` -> embeddings), checked against the PyTorch model on a random batch.
+  ``(B, 3, H, W)`` -> the retrieval features, ``evaluate.feature``), checked against the PyTorch
+  model on a random batch; the ONNX output keeps the name ``embeddings``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Embedder(nn.Module):
     features ``(B, D)`` of kind ``feature`` (``evaluate.feature``: what the pipeline's
     retrieval ranks by; ImageNet normalisation inside, eval mode)."""
 
-    def __init__(self, model: ReidNet, feature: str = "embedding") -> None:
+    def __init__(self, model: ReidNet, feature: str) -> None:
         super().__init__()
         self.model = model.eval()
         self.feature = feature
@@ -90,7 +91,7 @@ class Encoder:
     height: int
     width: int
     device: torch.device
-    feature: str = "embedding"
+    feature: str
 
     @property
     def dim(self) -> int:
@@ -144,24 +145,51 @@ def embed(
     return out
 
 
-def save_features(path: str | Path, names: Sequence[str], features: np.ndarray) -> None:
-    """``names`` (str) and ``features`` (float32) in one ``.npz`` (written atomically)."""
-    save_npz(path, names=np.asarray(names, dtype=str), features=features.astype(np.float32))
+def save_features(
+    path: str | Path, names: Sequence[str], features: np.ndarray, feature: str
+) -> None:
+    """``names`` (str), ``features`` (float32) and their kind ``feature`` (``evaluate.feature``)
+    in one ``.npz`` (written atomically)."""
+    save_npz(
+        path,
+        names=np.asarray(names, dtype=str),
+        features=features.astype(np.float32),
+        feature=np.asarray(feature),
+    )
 
 
-def load_features(path: str | Path) -> tuple[list[str], np.ndarray]:
-    """``(names, features)`` from :func:`save_features`'s file."""
+def load_features(path: str | Path) -> tuple[list[str], np.ndarray, str]:
+    """``(names, features, feature kind)`` from :func:`save_features`'s file."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             names, feats = [str(n) for n in z["names"]], np.asarray(z["features"], np.float32)
+            feature = str(z["feature"]) if "feature" in z.files else None
     except (OSError, KeyError, ValueError) as exc:
         raise InputError(
             f"{path}: not a features file of `vreid embed` ({type(exc).__name__}: {exc})"
         ) from None
     if feats.ndim != 2 or len(names) != len(feats):
         raise InputError(f"{path}: {len(names)} names for features of shape {feats.shape}")
-    return names, feats
+    if feature is None:
+        raise InputError(
+            f"{path}: written before `vreid embed` recorded which feature it holds "
+            "(evaluate.feature); embed the images again"
+        )
+    return names, feats, feature
+
+
+def require_feature(have: str | None, want: str, where: str) -> None:
+    """Stop when features of kind ``have`` (a gallery's, a file's) would be compared with
+    features of kind ``want`` (the model's ``evaluate.feature``): the distances would mean
+    nothing, silently."""
+    if have == want:
+        return
+    held = f"holds `{have}` features" if have else "does not say which feature it holds"
+    raise InputError(
+        f"{where}: {held}, the params give evaluate.feature = {want!r}; rebuild it with "
+        "`vreid index` under these params, or pass the params it was built with (--params)"
+    )
 
 
 @dataclass
@@ -169,19 +197,28 @@ class Gallery:
     """Gallery features in an exact inner-product faiss index, with their names and cameras."""
 
     index: Any  # faiss.IndexFlatIP
-    table: pd.DataFrame  # row-aligned: name, camera (nullable)
+    table: pd.DataFrame  # row-aligned: name, camera (nullable), feature (the kind, every row)
+
+    @property
+    def feature(self) -> str | None:
+        """The kind of the indexed features (``evaluate.feature``); ``None`` for a gallery
+        saved before galleries recorded it."""
+        if "feature" not in self.table or self.table.empty:
+            return None
+        return str(self.table["feature"].iloc[0])
 
     @classmethod
-    def build(cls, names: Sequence[str], features: np.ndarray) -> Gallery:
+    def build(cls, names: Sequence[str], features: np.ndarray, feature: str) -> Gallery:
         import faiss
 
         index = faiss.IndexFlatIP(features.shape[1])
         index.add(np.ascontiguousarray(features, dtype=np.float32))
         cams = pd.array([camera_of(n) for n in names], dtype="Int64")
-        return cls(index, pd.DataFrame({"name": list(names), "camera": cams}))
+        table = pd.DataFrame({"name": list(names), "camera": cams, "feature": feature})
+        return cls(index, table)
 
     def save(self, stem: str | Path) -> None:
-        """``<stem>.faiss`` (the index) and ``<stem>.csv`` (row, name, camera)."""
+        """``<stem>.faiss`` (the index) and ``<stem>.csv`` (row, name, camera, feature)."""
         import faiss
 
         stem = Path(stem)
@@ -263,7 +300,7 @@ def match_strip(table: pd.DataFrame, path: str | Path, tile: tuple[int, int] = (
 
 def export(enc: Encoder, stem: str | Path, formats: Sequence[str]) -> dict[str, float]:
     """Write ``<stem>.ts.pt`` (TorchScript) and/or ``<stem>.onnx``; return, per format, the
-    largest absolute difference of its embeddings from the PyTorch model's on a random batch
+    largest absolute difference of its features from the PyTorch model's on a random batch
     of 4 images (the files are removed if it exceeds 1e-4)."""
     stem = Path(stem)
     model = (
@@ -291,14 +328,14 @@ def export(enc: Encoder, stem: str | Path, formats: Sequence[str]) -> dict[str, 
         if diffs[fmt] > 1e-4:
             out.unlink(missing_ok=True)
             raise InputError(
-                f"{out}: the exported model's embeddings differ from PyTorch's by "
+                f"{out}: the exported model's features differ from PyTorch's by "
                 f"{diffs[fmt]:.2e} (> 1e-4); not kept"
             )
     return diffs
 
 
 def _export_onnx(model: nn.Module, x: torch.Tensor, out: Path) -> np.ndarray:
-    """ONNX export (batch dimension dynamic) and its embeddings of ``x`` by onnxruntime."""
+    """ONNX export (batch dimension dynamic) and its features of ``x`` by onnxruntime."""
     try:
         import onnxruntime
     except ImportError:
