@@ -27,14 +27,7 @@ from ..eval import cluster_quality, merge_precision
 from ..io import save_npy, save_torch, write_csv, write_json
 from ..learn.distributed import broadcast_from_main, is_main
 from ..learn.images import ImageSource
-from ..learn.loop import (
-    Checkpoints,
-    Recipe,
-    embedding_and_retrieval,
-    extract_features,
-    file_digest,
-    train,
-)
+from ..learn.loop import Checkpoints, Recipe, embedding_and_retrieval, file_digest, train
 from ..learn.memory import CameraTrackletMemory, ClusterMemory
 from ..learn.objectives import make_objective
 from ..resources import cluster_peak_bytes, require_fits
@@ -209,12 +202,7 @@ def main() -> None:
 
     # the clustering reads the embedding (feats); the scores rank by evaluate.feature (ret)
     feature = params["evaluate"]["feature"]
-    source = image_source(df, params)
-    ret = (
-        feats
-        if feature == "embedding"
-        else extract_features(model, source, device, feature=feature)
-    )
+    ret = np.load(RECOGNIZE_DIR / "retrieval.npy")
 
     def scores_now() -> dict:  # rank 0 only (several processes): the others do not report
         return retrieval_by_split(df, ret, params, eval_views, device) if is_main() else {}
@@ -223,6 +211,7 @@ def main() -> None:
     records: list[dict] = [{"round": 0, **headline(scores)}]
     rounds = c["rounds"] if c["method"] != "ctacl" else 0
     labels = np.full(len(rows), -1, dtype=np.int64)
+    source = image_source(df, params) if rounds else None
     run = (params["model"], params["augment"], c, t, params["ti"], params["k_tilde"])
     run += (params["k"], params["gamma"], params["lambda"], params["recognize"]["da_temperature"])
     run += (file_digest(MANIFEST), file_digest(TRACKLETS), file_digest(RECOGNIZE_DIR / "model.pt"))

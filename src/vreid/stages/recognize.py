@@ -7,8 +7,9 @@ Table III) or ``supervised`` (an upper bound that USES LABELS, trained the way r
 supervised models: identity cross-entropy with label smoothing on the BN-neck logits, a
 batch-hard triplet loss on the feature before the neck, identity-balanced P x K batches, its own
 learning rate ``recognize.supervised_lr``).
-Writes ``artifacts/recognize/{model.pt,features.npy}`` (the embedding every image gets, the
-clustering's input), ``metrics/recognize.json`` (retrieval by ``evaluate.feature``) and
+Writes ``artifacts/recognize/{model.pt,features.npy,retrieval.npy}`` (the embedding every
+image gets, the clustering's input; the retrieval features ``evaluate.feature``, what round 0
+of the `cluster` stage scores), ``metrics/recognize.json`` (retrieval by ``evaluate.feature``) and
 ``plots/recognize_loss.csv``.
 """
 
@@ -106,7 +107,7 @@ def main() -> None:
     if not is_main():  # several processes: rank 0 writes
         return
     scores = retrieval_by_split(df, ret, params, views_for_eval(df), device)
-    write_outputs(model, feats, history, r["loss"], scores)
+    write_outputs(model, feats, ret, history, r["loss"], scores)
     ckpt.clear()
 
 
@@ -117,14 +118,18 @@ def recognition_recipe(r: dict) -> Recipe:
     return Recipe.of(r, lr="supervised_lr" if r["loss"] == "supervised" else "lr")
 
 
-def write_outputs(model, feats: np.ndarray, history: list[dict], loss: str, scores: dict) -> None:
-    """The encoder (no classifier head), features, metrics and the loss curve."""
+def write_outputs(
+    model, feats: np.ndarray, ret: np.ndarray, history: list[dict], loss: str, scores: dict
+) -> None:
+    """The encoder (no classifier head), the embedding and the retrieval features, metrics and
+    the loss curve."""
     RECOGNIZE_DIR.mkdir(parents=True, exist_ok=True)
     save_torch(
         RECOGNIZE_DIR / "model.pt",
         {k: v for k, v in model.state_dict().items() if not k.startswith("head.")},
     )
     save_npy(RECOGNIZE_DIR / "features.npy", feats)
+    save_npy(RECOGNIZE_DIR / "retrieval.npy", ret)  # the cluster stage's round-0 scores
     metrics = {
         "loss": loss,
         "uses_identity_labels": loss == "supervised",
