@@ -227,6 +227,18 @@ def test_yaw_to_view8_matches_brute_force():
     np.testing.assert_array_equal(yaw_to_view8(ys), [ref(y) for y in ys])
 
 
+def test_view_tables_equal_the_readers():
+    """The generator keeps its own copy of the view names and the view8 -> view5 map (so that
+    the `synthesize` stage does not depend on the data readers); the readers' copy decides what
+    `prepare` makes of the labels the generator writes, so both must stay the same."""
+    from vreid.data import _manifest
+    from vreid.synth import presets
+
+    assert presets.VIEW8_NAMES == _manifest.VIEW8_NAMES
+    assert presets.VIEW5_NAMES == _manifest.VIEW5_NAMES
+    assert list(presets.VIEW8_TO_VIEW5) == _manifest.VIEW8_TO_VIEW5.tolist()
+
+
 # --------------------------------------------------------------------------------------------
 # 2. every query has a cross-camera match (from the files alone)
 
