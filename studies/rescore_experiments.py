@@ -45,7 +45,18 @@ def experiment_refs() -> dict[str, str]:
         text=True,
         check=True,
     ).stdout.split()
-    return {ref.rsplit("/", 1)[1]: ref for ref in out if not ref.endswith("EXEC_HEAD")}
+    refs: dict[str, str] = {}
+    for ref in out:
+        name = ref.rsplit("/", 1)[1]
+        if name == "EXEC_HEAD":
+            continue
+        if name in refs:
+            raise SystemExit(
+                f"two experiments are named {name} ({refs[name]}, {ref}): "
+                "remove one (dvc exp remove) or rename it before re-scoring"
+            )
+        refs[name] = ref
+    return refs
 
 
 def show(ref: str, path: str) -> str:

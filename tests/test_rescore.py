@@ -83,9 +83,19 @@ def test_a_model_whose_test_map_differs_from_the_recorded_one_is_refused(monkeyp
     out = repo[0] / "r.json"
     with pytest.raises(SystemExit, match=r"exp-a: test mAP 0.6100 here, 0.6000 recorded"):
         _run_main(monkeypatch, repo, 0.61, ["exp-a"], out)
-    assert not out.exists()  # nothing half-written
     with pytest.raises(SystemExit, match="no experiment named nope"):
         _run_main(monkeypatch, repo, 0.6, ["exp-a", "nope"], out)
+    # exp-a scores fine, exp-b's model is missing: nothing is written, not even exp-a's part
+    with pytest.raises(SystemExit, match="exp-b.*not in the DVC cache"):
+        _run_main(monkeypatch, repo, 0.6, ["exp-a", "exp-b"], out)
+    assert not out.exists()
+
+
+def test_two_experiments_of_one_name_are_refused(repo):
+    root, cache, md5 = repo
+    _git(root, "update-ref", f"refs/exps/cd/{'d' * 40}/exp-a", "HEAD")
+    with pytest.raises(SystemExit, match="two experiments are named exp-a"):
+        rx.experiment_refs()
 
 
 def _p60_runs(seed: int = 0) -> dict:
@@ -102,12 +112,25 @@ def _p60_runs(seed: int = 0) -> dict:
     return runs
 
 
-def test_p61_summary_matches_loops():
+def _std(xs):
+    mean = sum(xs) / len(xs)
+    return (sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5
+
+
+def _corr(a, b):
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(a, b, strict=True))
+    return cov / (sum((x - ma) ** 2 for x in a) * sum((y - mb) ** 2 for y in b)) ** 0.5
+
+
+@pytest.mark.parametrize("row", ["sup", "full"])
+@pytest.mark.parametrize("which", ["recorded", "rescored"])
+def test_p61_summary_matches_loops(row, which):
     runs = _p60_runs()
-    s = p61_summary.summary(runs, "sup", "rescored")
+    s = p61_summary.summary(runs, row, which)
 
     def m(e, p, t, split):
-        return runs[f"p60e{e}ps{p}-s{t}-sup"]["rescored"][split]["mAP"]
+        return runs[f"p60e{e}ps{p}-s{t}-{row}"][which][split]["mAP"]
 
     spreads = []
     for e in (28, 32):
@@ -123,11 +146,44 @@ def test_p61_summary_matches_loops():
         (sum((x - mean0) ** 2 for x in d0) / 2) ** 0.5
     )
     d9 = [m(32, p, t, "val") - m(28, p, t, "val") for p in range(3) for t in range(3)]
+    t9 = [m(32, p, t, "test") - m(28, p, t, "test") for p in range(3) for t in range(3)]
     assert s["paired_9"][0] == pytest.approx(sum(d9) / 9)
+    assert s["paired_9"][1] == pytest.approx(_std(d9))
     assert s["paired_9_higher"] == sum(x > 0 for x in d9)
+    assert s["corr_paired"] == pytest.approx(_corr(d9, t9))
     val = [m(e, p, t, "val") for e in (28, 32) for p in range(3) for t in range(3)]
     test = [m(e, p, t, "test") for e in (28, 32) for p in range(3) for t in range(3)]
-    mv, mt = sum(val) / 18, sum(test) / 18
-    cov = sum((a - mv) * (b - mt) for a, b in zip(val, test, strict=True))
-    var = (sum((a - mv) ** 2 for a in val) * sum((b - mt) ** 2 for b in test)) ** 0.5
-    assert s["corr_levels"] == pytest.approx(cov / var)
+    assert s["corr_levels"] == pytest.approx(_corr(val, test))
+    v28 = [m(28, p, t, "val") for p in range(3) for t in range(3)]
+    v32 = [m(32, p, t, "val") for p in range(3) for t in range(3)]
+    assert s["val_28"] == pytest.approx((sum(v28) / 9, _std(v28)))
+    assert s["val_32"] == pytest.approx((sum(v32) / 9, _std(v32)))
+
+
+def test_p61_defaults_pairs_each_row_with_its_default(capsys):
+    rng = np.random.default_rng(1)
+    runs = {
+        f"z33p28-s{t}-{row}": {
+            w: {sp: {"mAP": float(rng.uniform(0.3, 0.7))} for sp in ("val", "test")}
+            for w in ("recorded", "rescored")
+        }
+        for t in range(3)
+        for row in ("full", "ti120", "sup", "sup-tm03")
+    }
+    p61_summary.defaults(runs)
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert sorted(lines) == ["sup-tm03", "ti120"]  # the default rows are not compared
+    for row, base in (("ti120", "full"), ("sup-tm03", "sup")):
+        assert f"- {base}" in lines[row]
+        for which, split, label in (
+            ("recorded", "val", "val 80"),
+            ("rescored", "val", "val 240"),
+            ("rescored", "test", "test"),
+        ):
+            d = [
+                runs[f"z33p28-s{t}-{row}"][which][split]["mAP"]
+                - runs[f"z33p28-s{t}-{base}"][which][split]["mAP"]
+                for t in range(3)
+            ]
+            want = f"{label} {sum(d) / 3:+.4f} ± {_std(d):.4f} ({sum(x > 0 for x in d)}/3)"
+            assert want in lines[row]
