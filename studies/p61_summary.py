@@ -14,11 +14,15 @@ split the runs were scored on, ``rescored`` = the 240-identity one):
 
     python studies/p61_summary.py metrics/p61_p60_rescored.json
     python studies/p61_summary.py --defaults metrics/p61_defaults_rescored.json
+    python studies/p61_summary.py --defaults --prefix z34 --base sup-lr001 \
+        metrics/p61_p57_rescored.json
 
 With ``--defaults`` the file holds session 33's default-choice runs
 (``z33p28-s{0,1,2}-<row>``, re-scored by the BN-neck embedding as they ran): each alternative
 row's paired validation and test differences against its default row (``full``, or ``sup`` for
-the bound's rows), mean ± std over the three training seeds, on both validation splits.
+the bound's rows; ``--base`` names another, ``--prefix`` other runs, e.g. P57's ``z34`` runs of
+the bound's learning rate against its default 0.01), mean ± std over the three training seeds,
+on both validation splits.
 """
 
 from __future__ import annotations
@@ -56,34 +60,38 @@ def summary(runs: dict, row: str, which: str) -> dict:
     }
 
 
-def defaults(runs: dict) -> None:
+def defaults(runs: dict, prefix: str = "z33p28", base: str | None = None) -> None:
+    """Paired differences of each ``<prefix>-s<seed>-<row>`` against its default row: ``base``
+    if given, else ``sup`` for the bound's rows and ``full`` for the others."""
     rows = sorted({name.split("-", 2)[2] for name in runs})
     for row in rows:
-        base = "sup" if row.startswith("sup") else "full"
-        if row == base:
+        default = base or ("sup" if row.startswith("sup") else "full")
+        if row == default:
             continue
         cells = []
         for which, label in (("recorded", "val 80"), ("rescored", "val 240"), ("rescored", "test")):
             split = "test" if label == "test" else "val"
             d = [
-                runs[f"z33p28-s{s}-{row}"][which][split]["mAP"]
-                - runs[f"z33p28-s{s}-{base}"][which][split]["mAP"]
+                runs[f"{prefix}-s{s}-{row}"][which][split]["mAP"]
+                - runs[f"{prefix}-s{s}-{default}"][which][split]["mAP"]
                 for s in SEEDS
             ]
             cells.append(
                 f"{label} {np.mean(d):+.4f} ± {np.std(d, ddof=1):.4f} ({sum(x > 0 for x in d)}/3)"
             )
-        print(f"{row:9} - {base:4}: " + "; ".join(cells))
+        print(f"{row:10} - {default:9}: " + "; ".join(cells))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("rescored", help="JSON written by studies/rescore_experiments.py")
-    ap.add_argument("--defaults", action="store_true", help="the file holds z33p28 runs")
+    ap.add_argument("--defaults", action="store_true", help="the file holds default-choice runs")
+    ap.add_argument("--prefix", default="z33p28", help="--defaults: the runs' name prefix")
+    ap.add_argument("--base", help="--defaults: the default row (else sup / full)")
     args = ap.parse_args()
     runs = json.load(open(args.rescored))
     if args.defaults:
-        defaults(runs)
+        defaults(runs, args.prefix, args.base)
         return
     for row in ("sup", "full"):
         for which, label in (("recorded", "80 ids"), ("rescored", "240 ids")):

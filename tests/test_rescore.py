@@ -173,8 +173,14 @@ def test_p61_defaults_pairs_each_row_with_its_default(capsys):
     p61_summary.defaults(runs)
     lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()}
     assert sorted(lines) == ["sup-tm03", "ti120"]  # the default rows are not compared
+    p61_summary.defaults(runs, base="sup")
+    assert [ln.split(":")[0].split() for ln in capsys.readouterr().out.splitlines()] == [
+        ["full", "-", "sup"],
+        ["sup-tm03", "-", "sup"],
+        ["ti120", "-", "sup"],
+    ]
     for row, base in (("ti120", "full"), ("sup-tm03", "sup")):
-        assert f"- {base}" in lines[row]
+        assert lines[row].split(":")[0].split() == [row, "-", base]
         for which, split, label in (
             ("recorded", "val", "val 80"),
             ("rescored", "val", "val 240"),
