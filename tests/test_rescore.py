@@ -193,3 +193,45 @@ def test_p61_defaults_pairs_each_row_with_its_default(capsys):
             ]
             want = f"{label} {sum(d) / 3:+.4f} ± {_std(d):.4f} ({sum(x > 0 for x in d)}/3)"
             assert want in lines[row]
+
+
+def test_paired_encoders_means_differences_and_rule():
+    import paired_encoders as pe
+
+    rng = np.random.default_rng(2)
+    vals = {}
+    for e in (28, 32):
+        for p in (3, 4, 5):
+            for t in (0, 1, 2):
+                for row in ("sup", "full"):
+                    for split in ("val", "test"):
+                        vals[(f"p62e{e}ps{p}-s{t}-{row}", split)] = float(rng.uniform(0.3, 0.7))
+    r = pe.compare(
+        lambda n, s: vals[(n, s)], "p62", (28, 32), (3, 4, 5), (0, 1, 2), ("sup", "full")
+    )
+    for row in ("sup", "full"):
+        for split in ("val", "test"):
+            d = []
+            for p in (3, 4, 5):
+                m28 = sum(vals[(f"p62e28ps{p}-s{t}-{row}", split)] for t in range(3)) / 3
+                m32 = sum(vals[(f"p62e32ps{p}-s{t}-{row}", split)] for t in range(3)) / 3
+                d.append(m32 - m28)
+            c = r[row][split]
+            assert c["differences"] == pytest.approx(d)
+            assert (c["mean"], c["std"]) == pytest.approx((sum(d) / 3, _std(d)))
+            assert c["higher"] == sum(x > 0 for x in d)
+    want = all(r[row]["val"]["mean"] > r[row]["val"]["std"] for row in ("sup", "full"))
+    assert r["adopt"] is want
+
+    # the rule: a clear gain on both rows adopts; the same gain on one row only does not
+    def shifted(rows):
+        return lambda n, s: (
+            vals[(n, s)] + (0.5 if "e32" in n and n.rsplit("-", 1)[1] in rows else 0)
+        )
+
+    assert pe.compare(
+        shifted({"sup", "full"}), "p62", (28, 32), (3, 4, 5), (0, 1, 2), ("sup", "full")
+    )["adopt"]
+    assert not pe.compare(shifted({"sup"}), "p62", (28, 32), (3, 4, 5), (0, 1, 2), ("sup", "full"))[
+        "adopt"
+    ]
