@@ -31,6 +31,11 @@ declare -A ROWS=(
   [no-kr]="-S cluster.k_reciprocal=false"
   [no-ns]="-S cluster.noise_selection=false"
   [all-off]="-S cluster.two_period=false -S cluster.k_reciprocal=false -S cluster.noise_selection=false"
+  # the same ablations in VAPC's own setting (repelled loss + rounds, no CTACL term): VAPC Table II
+  [vapc-no-2p]="-S recognize.loss=vapc -S cluster.method=vapc -S cluster.two_period=false"
+  [vapc-no-kr]="-S recognize.loss=vapc -S cluster.method=vapc -S cluster.k_reciprocal=false"
+  [vapc-no-ns]="-S recognize.loss=vapc -S cluster.method=vapc -S cluster.noise_selection=false"
+  [vapc-all-off]="-S recognize.loss=vapc -S cluster.method=vapc -S cluster.two_period=false -S cluster.k_reciprocal=false -S cluster.noise_selection=false"
   # clustering scale on the calibrated set (docs/choosing-defaults.md):
   # the paper's ti per image (1200 / 37,778 = 0.032) is ~120 on 3,801 train images
   [ti120]="-S ti=120"
@@ -91,7 +96,7 @@ declare -A ROWS=(
   [sup-soft]="$sup -S recognize.triplet_margin=soft"
 )
 ORDER=(full ctacl sup sscl vapc ctacl-noda no-2p no-kr no-ns all-off ctacl-da1 full-da1)
-# not in the default ORDER (name them after --): ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 tw8 lr005
+# not in the default ORDER (name them after --): vapc-no-2p vapc-no-kr vapc-no-ns vapc-all-off ti120 ti0 eps02 k1-10 k1-6 tw1 tw2 tw4 tw8 lr005
 # lr002 lr01 lr02 beta005 sup-k2 sup-k8 sup-tm0 sup-tm06 sup-tm1 sup-tm15 sup-tm2 sup-tm3
 # sup-tm5 sup-ls0 sup-ls02 sup-ls03 sup-ep4 sup-ep6 sup-ep16 sup-er05 sup-lr0005 sup-lr001 sup-lr002 sup-lr004
 # sup-lr008 sup-adam sup-soft full-cw0 full-tw0 cw2 cw4 ti120-cw2 ti120-cw4
