@@ -1,58 +1,126 @@
 """Cross-view merge precision of the first clustering round, for given train features.
 
 A diagnostic, not a pipeline stage (docs/results.md: "Why most cross-view merges join
-look-alikes"). It
+look-alikes"; docs/calibration.md, P63). It
 runs the `cluster` stage's first round — tau from ``ti``, first period (per predicted
 viewpoint: k-reciprocal Jaccard + DBSCAN + noise selection), second period (cross-view merge
-below tau) — with the current params on each features file given, and prints, per file and
-``ti``, how many cross-view merges were made and the share that join the same vehicle (ground
-truth read by this diagnostic only), beside the pseudo labels' AMI and pairwise precision and
-recall. Every file is clustered with the same viewpoint predictions (the committed
-`viewpoint` stage's), so only the features differ.
+below tau) — on each features file given, and prints, per file and ``ti``, how many
+cross-view merges were made and the share that join the same vehicle (ground truth read by
+this diagnostic only), beside the pseudo labels' AMI and pairwise precision and recall.
+
+Two ways to name the features:
+
+- files (``name=path``): clustered with the workspace's params and viewpoint predictions
+  (the committed `viewpoint` stage's), so only the features differ;
+- finished experiments (``--exp``): each one's recognition-stage features — the embedding
+  ``z`` the clustering reads, and the pooled retrieval feature when its ``evaluate.feature``
+  is ``pooled`` — with its own params and viewpoint predictions, all read from its
+  ``dvc.lock`` and the DVC cache (nothing is checked out). Its data stages must be the
+  workspace's (the manifest's md5 is compared).
 
     python studies/merge_probe.py ctacl=artifacts/recognize/features.npy \\
         supervised=/path/to/features.npy --ti 120 1200
+    python studies/merge_probe.py --exp z37-s0-full z37-s1-full --ti 1200 120 --out probe.json
 """
 
 import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import yaml
 
 from vreid import params as P
 from vreid.cluster import tau_from_ti
-from vreid.stages._common import read_manifest, read_tracklets, read_view_predictions
+from vreid.stages._common import MANIFEST, read_manifest, read_tracklets, read_view_predictions
 from vreid.stages.cluster import cluster_config, pseudo_labels
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rescore_experiments import cache_dir, cached_out, experiment_refs, show  # noqa: E402
+
+#: recognition-stage outputs by feature kind (retrieval.npy holds ``evaluate.feature``'s kind)
+FEATURES = {"embedding": "artifacts/recognize/features.npy"}
+RETRIEVAL = "artifacts/recognize/retrieval.npy"
+VIEWS = "artifacts/viewpoint/predictions.csv"
+
+
+def experiment_inputs(ref: str, cache: Path, manifest_md5: str) -> tuple[dict, np.ndarray, dict]:
+    """``(params, viewpoint predictions, {kind: features})`` of the experiment at ``ref``."""
+    params = P.validate(yaml.safe_load(show(ref, "params.yaml")), f"{ref}:params.yaml")
+    lock = yaml.safe_load(show(ref, "dvc.lock"))
+    md5 = next(
+        (o["md5"] for o in lock["stages"]["prepare"]["outs"] if o["path"] == str(MANIFEST)), None
+    )
+    if md5 != manifest_md5:
+        raise SystemExit(
+            f"{ref}: its manifest ({md5}) is not the workspace's ({manifest_md5}): another "
+            "dataset or split; run the probe in a workspace of the experiment's data"
+        )
+    views = pd.read_csv(cached_out(ref, cache, "viewpoint", VIEWS), usecols=["row", "view5_pred"])
+    feats = {k: np.load(cached_out(ref, cache, "recognize", p)) for k, p in FEATURES.items()}
+    if params["evaluate"]["feature"] == "pooled":
+        feats["pooled"] = np.load(cached_out(ref, cache, "recognize", RETRIEVAL))
+    return params, views["view5_pred"].to_numpy(np.int64), feats
+
+
+def first_round(feats, views, truth, params, ti) -> dict:
+    """Tau from ``ti`` and the first round's pseudo-label quality on train ``feats``."""
+    tau = tau_from_ti(feats, views, ti)
+    _, _, q = pseudo_labels(
+        feats, views, truth, tau, cluster_config(params), 1, np.arange(len(feats))
+    )
+    keys = ("n_clusters", "n_merges", "merge_precision", "ami")
+    keys += ("pairwise_precision", "pairwise_recall")
+    return {"tau": float(tau), **{k: q[k] for k in keys}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("features", nargs="+", help="name=path of an (N images, d) features .npy")
-    ap.add_argument("--ti", type=int, nargs="+", default=None, help="default: params.yaml's")
+    ap.add_argument("features", nargs="*", help="name=path of an (N images, d) features .npy")
+    ap.add_argument("--exp", nargs="+", default=[], help="finished experiments (dvc exp run -n)")
+    ap.add_argument("--ti", type=int, nargs="+", default=None, help="default: the params'")
+    ap.add_argument("--out", help="also write the results as JSON")
     a = ap.parse_args()
-    params = P.load("params.yaml")
+    if not a.features and not a.exp:
+        ap.error("give features files (name=path) or --exp experiments")
     df = read_manifest()
     rows, _, _ = read_tracklets(df)
-    views = read_view_predictions(len(df))[rows]
     truth = df["vid"].to_numpy()[rows]
-    cfg = cluster_config(params)
-    sample = np.arange(len(rows))
+    runs = []  # (name, params, views of every image, {kind: features of every image})
+    if a.features:
+        params, views = P.load("params.yaml"), read_view_predictions(len(df))
+        for item in a.features:
+            name, _, path = item.partition("=")
+            runs.append((name, params, views, {"": np.load(path)}))
+    if a.exp:
+        refs, cache = experiment_refs(), cache_dir()
+        missing = [e for e in a.exp if e not in refs]
+        if missing:
+            raise SystemExit(f"no experiment named {', '.join(missing)} here (dvc exp list)")
+        md5 = hashlib.md5(MANIFEST.read_bytes()).hexdigest()
+        runs += [(e, *experiment_inputs(refs[e], cache, md5)) for e in a.exp]
+    results = {}
     print("features | ti | tau | clusters | merges | merge precision | AMI | pair prec | pair rec")
-    for item in a.features:
-        name, _, path = item.partition("=")
-        feats = np.load(path)
-        if len(feats) != len(df):
-            raise SystemExit(f"{path}: {len(feats)} rows, the manifest {len(df)}")
-        f = feats[rows]
-        for ti in a.ti or [params["ti"]]:
-            tau = tau_from_ti(f, views, ti)
-            _, _, q = pseudo_labels(f, views, truth, tau, cfg, 1, sample)
-            mp = q["merge_precision"]
-            print(
-                f"{name} | {ti} | {tau:.4f} | {q['n_clusters']} | {q['n_merges']} | "
-                f"{'–' if mp is None else f'{mp:.3f}'} | {q['ami']:.3f} | "
-                f"{q['pairwise_precision']:.3f} | {q['pairwise_recall']:.3f}",
-                flush=True,
-            )
+    for name, params, views, by_kind in runs:
+        for kind, feats in by_kind.items():
+            label = f"{name}/{kind}" if kind else name
+            if len(feats) != len(df) or len(views) != len(df):
+                raise SystemExit(f"{label}: {len(feats)} rows, the manifest {len(df)}")
+            for ti in a.ti or [params["ti"]]:
+                q = first_round(feats[rows], views[rows], truth, params, ti)
+                results[f"{label}/ti{ti}"] = q
+                mp = q["merge_precision"]
+                print(
+                    f"{label} | {ti} | {q['tau']:.4f} | {q['n_clusters']} | {q['n_merges']} | "
+                    f"{'–' if mp is None else f'{mp:.3f}'} | {q['ami']:.3f} | "
+                    f"{q['pairwise_precision']:.3f} | {q['pairwise_recall']:.3f}",
+                    flush=True,
+                )
+    if a.out:
+        Path(a.out).write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -71,17 +71,23 @@ def cache_dir() -> Path:
     return Path(out.stdout.strip())
 
 
-def model_file(ref: str, cache: Path) -> Path:
-    """The cached final model of the experiment at ``ref``."""
+def cached_out(ref: str, cache: Path, stage: str, out_path: str) -> Path:
+    """The DVC cache file of the output ``out_path`` of ``stage`` in the experiment at ``ref``
+    (found through the ``dvc.lock`` of its commit)."""
     lock = yaml.safe_load(show(ref, "dvc.lock"))
-    for out in lock["stages"]["cluster"]["outs"]:
-        if out["path"] == MODEL:
+    for out in lock["stages"].get(stage, {}).get("outs", []):
+        if out["path"] == out_path:
             md5 = out["md5"]
             path = cache / "files" / "md5" / md5[:2] / md5[2:]
             if not path.is_file():
-                raise SystemExit(f"{ref}: {MODEL} ({md5}) is not in the DVC cache {cache}")
+                raise SystemExit(f"{ref}: {out_path} ({md5}) is not in the DVC cache {cache}")
             return path
-    raise SystemExit(f"{ref}: no {MODEL} among the cluster stage's outs in its dvc.lock")
+    raise SystemExit(f"{ref}: no {out_path} among the {stage} stage's outs in its dvc.lock")
+
+
+def model_file(ref: str, cache: Path) -> Path:
+    """The cached final model of the experiment at ``ref``."""
+    return cached_out(ref, cache, "cluster", MODEL)
 
 
 def main() -> None:

@@ -1,7 +1,10 @@
-"""studies/rescore_experiments.py (finding a finished experiment's model, refusing a wrong one)
-and studies/p61_summary.py (its spreads, paired differences and correlations) against
+"""studies/rescore_experiments.py (finding a finished experiment's model, refusing a wrong one),
+studies/merge_probe.py (an experiment's inputs from its dvc.lock; the first round on separable
+features) and studies/p61_summary.py (its spreads, paired differences and correlations) against
 hand-built experiments and brute-force loops."""
 
+import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -11,8 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
+from vreid.params import load
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "studies"))
 
+import merge_probe as mp  # noqa: E402
 import p61_summary  # noqa: E402
 import rescore_experiments as rx  # noqa: E402
 
@@ -235,3 +241,88 @@ def test_paired_encoders_means_differences_and_rule():
     assert not pe.compare(shifted({"sup"}), "p62", (28, 32), (3, 4, 5), (0, 1, 2), ("sup", "full"))[
         "adopt"
     ]
+
+
+# ---- studies/merge_probe.py: an experiment's inputs from its dvc.lock and the cache ----------
+
+
+def _cache_put(cache: Path, data: bytes) -> str:
+    md5 = hashlib.md5(data).hexdigest()
+    (cache / "files" / "md5" / md5[:2]).mkdir(parents=True, exist_ok=True)
+    (cache / "files" / "md5" / md5[:2] / md5[2:]).write_bytes(data)
+    return md5
+
+
+def _npy(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a)
+    return buf.getvalue()
+
+
+def _probe_experiment(root: Path, cache: Path, name: str, feature: str) -> dict:
+    """An experiment whose recognition features and viewpoint predictions are in the cache."""
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    params["evaluate"]["feature"] = feature
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    emb, pooled = np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32)[::-1].copy()
+    views = b"row,view5_pred\n0,1\n1,2\n2,4\n"
+    outs = {
+        "prepare": [(str(mp.MANIFEST), b"manifest")],
+        "viewpoint": [(mp.VIEWS, views)],
+        "recognize": [(mp.FEATURES["embedding"], _npy(emb)), (mp.RETRIEVAL, _npy(pooled))],
+    }
+    lock = {"stages": {}}
+    for stage, files in outs.items():
+        lock["stages"][stage] = {
+            "outs": [{"path": p, "md5": _cache_put(cache, data)} for p, data in files]
+        }
+    (root / "dvc.lock").write_text(yaml.safe_dump(lock))
+    _git(root, "add", "params.yaml", "dvc.lock")
+    _git(root, "commit", "-q", "-m", name)
+    _git(root, "update-ref", f"refs/exps/ab/{'e' * 40}/{name}", "HEAD")
+    return {"emb": emb, "pooled": pooled}
+
+
+def test_cached_out_finds_any_stages_output_and_names_a_missing_one(repo):
+    root, cache, md5 = repo
+    ref = rx.experiment_refs()["exp-a"]
+    assert rx.cached_out(ref, cache, "cluster", rx.MODEL) == rx.model_file(ref, cache)
+    with pytest.raises(SystemExit, match="no artifacts/x.npy among the recognize stage's outs"):
+        rx.cached_out(ref, cache, "recognize", "artifacts/x.npy")
+
+
+def test_the_probe_reads_an_experiments_params_views_and_features(repo):
+    root, cache, _ = repo
+    made = _probe_experiment(root, cache, "probe-pooled", "pooled")
+    _probe_experiment(root, cache, "probe-emb", "embedding")
+    refs, manifest_md5 = rx.experiment_refs(), hashlib.md5(b"manifest").hexdigest()
+    params, views, feats = mp.experiment_inputs(refs["probe-pooled"], cache, manifest_md5)
+    assert params["evaluate"]["feature"] == "pooled" and params["ti"] == 1200
+    assert views.tolist() == [1, 2, 4]
+    assert np.array_equal(feats["embedding"], made["emb"])
+    assert np.array_equal(feats["pooled"], made["pooled"])
+    # retrieval.npy holds the embedding when evaluate.feature is embedding: not offered twice
+    _, _, feats = mp.experiment_inputs(refs["probe-emb"], cache, manifest_md5)
+    assert sorted(feats) == ["embedding"]
+    with pytest.raises(SystemExit, match="not the workspace's"):
+        mp.experiment_inputs(refs["probe-pooled"], cache, "0" * 32)
+
+
+def test_the_first_round_merges_only_one_vehicles_views_when_they_are_far_apart():
+    rng = np.random.default_rng(0)
+    ids, views_per_id, per_view, d = 10, 2, 6, 32
+    centres = rng.normal(size=(ids, d))
+    feats, views, truth = [], [], []
+    for i in range(ids):
+        for v in range(views_per_id):
+            x = centres[i] + 0.05 * rng.normal(size=(per_view, d)) + 0.2 * v
+            feats.append(x / np.linalg.norm(x, axis=1, keepdims=True))
+            views += [v] * per_view
+            truth += [i] * per_view
+    feats = np.concatenate(feats).astype(np.float32)
+    params = load(Path(__file__).resolve().parents[1] / "params.yaml")
+    q = mp.first_round(feats, np.array(views), np.array(truth), params, ti=ids * per_view**2)
+    assert q["n_clusters"] == ids and q["n_merges"] == ids
+    assert q["merge_precision"] == 1.0 and q["ami"] == pytest.approx(1.0)
+    q0 = mp.first_round(feats, np.array(views), np.array(truth), params, ti=0)
+    assert q0["n_merges"] == 0 and q0["n_clusters"] == 2 * ids
