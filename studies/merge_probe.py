@@ -35,6 +35,7 @@ import yaml
 
 from vreid import params as P
 from vreid.cluster import tau_from_ti
+from vreid.cluster.sampling import sample_per_view
 from vreid.stages._common import MANIFEST, read_manifest, read_tracklets, read_view_predictions
 from vreid.stages.cluster import cluster_config, pseudo_labels
 
@@ -45,21 +46,34 @@ from rescore_experiments import cache_dir, cached_out, experiment_refs, show  # 
 FEATURES = {"embedding": "artifacts/recognize/features.npy"}
 RETRIEVAL = "artifacts/recognize/retrieval.npy"
 VIEWS = "artifacts/viewpoint/predictions.csv"
+MANIFEST_OUT = str(MANIFEST)  # the `prepare` stage's output, as its dvc.lock names it
 
 
-def experiment_inputs(ref: str, cache: Path, manifest_md5: str) -> tuple[dict, np.ndarray, dict]:
-    """``(params, viewpoint predictions, {kind: features})`` of the experiment at ``ref``."""
-    params = P.validate(yaml.safe_load(show(ref, "params.yaml")), f"{ref}:params.yaml")
+def experiment_inputs(
+    name: str, ref: str, cache: Path, manifest_md5: str
+) -> tuple[dict, np.ndarray, dict]:
+    """``(params, viewpoint predictions, {kind: features})`` of the experiment ``name`` at
+    ``ref``; stops with a message if its data are not the workspace's or its params are not
+    this checkout's schema."""
     lock = yaml.safe_load(show(ref, "dvc.lock"))
-    md5 = next(
-        (o["md5"] for o in lock["stages"]["prepare"]["outs"] if o["path"] == str(MANIFEST)), None
-    )
+    outs = lock.get("stages", {}).get("prepare", {}).get("outs", [])
+    md5 = next((o["md5"] for o in outs if o["path"] == MANIFEST_OUT), None)
     if md5 != manifest_md5:
         raise SystemExit(
-            f"{ref}: its manifest ({md5}) is not the workspace's ({manifest_md5}): another "
-            "dataset or split; run the probe in a workspace of the experiment's data"
+            f"{name}: its manifest ({md5 or 'not in its dvc.lock'}) is not the workspace's "
+            f"({manifest_md5}): another dataset or split; run the probe in a workspace of the "
+            "experiment's data"
         )
+    try:
+        params = P.validate(P.safe_load(show(ref, "params.yaml")), f"{name}'s params.yaml")
+    except P.ParamsError as exc:
+        raise SystemExit(
+            f"{exc}\n{name} ran with another params schema than this checkout's: run the probe "
+            "from a checkout of the experiment's commit"
+        ) from None
     views = pd.read_csv(cached_out(ref, cache, "viewpoint", VIEWS), usecols=["row", "view5_pred"])
+    if not np.array_equal(views["row"].to_numpy(), np.arange(len(views))):
+        raise SystemExit(f"{name}: {VIEWS} is not one row per manifest row, in order")
     feats = {k: np.load(cached_out(ref, cache, "recognize", p)) for k, p in FEATURES.items()}
     if params["evaluate"]["feature"] == "pooled":
         feats["pooled"] = np.load(cached_out(ref, cache, "recognize", RETRIEVAL))
@@ -67,11 +81,14 @@ def experiment_inputs(ref: str, cache: Path, manifest_md5: str) -> tuple[dict, n
 
 
 def first_round(feats, views, truth, params, ti) -> dict:
-    """Tau from ``ti`` and the first round's pseudo-label quality on train ``feats``."""
-    tau = tau_from_ti(feats, views, ti)
-    _, _, q = pseudo_labels(
-        feats, views, truth, tau, cluster_config(params), 1, np.arange(len(feats))
-    )
+    """Tau from ``ti`` and the first round's pseudo-label quality on train ``feats``, on the
+    rows the cluster stage clusters (``cluster.per_view_sample``, seeded by ``train.seed``)."""
+    sample = sample_per_view(views, params["cluster"]["per_view_sample"], params["train"]["seed"])
+    try:
+        tau = tau_from_ti(feats[sample], views[sample], ti)
+    except ValueError as exc:
+        raise SystemExit(f"--ti {ti}: {exc}") from None
+    _, _, q = pseudo_labels(feats, views, truth, tau, cluster_config(params), 1, sample)
     keys = ("n_clusters", "n_merges", "merge_precision", "ami")
     keys += ("pairwise_precision", "pairwise_recall")
     return {"tau": float(tau), **{k: q[k] for k in keys}}
@@ -80,7 +97,12 @@ def first_round(feats, views, truth, params, ti) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("features", nargs="*", help="name=path of an (N images, d) features .npy")
-    ap.add_argument("--exp", nargs="+", default=[], help="finished experiments (dvc exp run -n)")
+    ap.add_argument(
+        "--exp",
+        nargs="+",
+        default=[],
+        help="finished experiments (dvc exp run -n); give name=path files before --exp",
+    )
     ap.add_argument("--ti", type=int, nargs="+", default=None, help="default: the params'")
     ap.add_argument("--out", help="also write the results as JSON")
     a = ap.parse_args()
@@ -101,14 +123,17 @@ def main() -> None:
         if missing:
             raise SystemExit(f"no experiment named {', '.join(missing)} here (dvc exp list)")
         md5 = hashlib.md5(MANIFEST.read_bytes()).hexdigest()
-        runs += [(e, *experiment_inputs(refs[e], cache, md5)) for e in a.exp]
+        runs += [(e, *experiment_inputs(e, refs[e], cache, md5)) for e in a.exp]
     results = {}
     print("features | ti | tau | clusters | merges | merge precision | AMI | pair prec | pair rec")
     for name, params, views, by_kind in runs:
         for kind, feats in by_kind.items():
             label = f"{name}/{kind}" if kind else name
             if len(feats) != len(df) or len(views) != len(df):
-                raise SystemExit(f"{label}: {len(feats)} rows, the manifest {len(df)}")
+                raise SystemExit(
+                    f"{label}: {len(feats)} feature rows and {len(views)} viewpoint rows, "
+                    f"the manifest {len(df)}"
+                )
             for ti in a.ti or [params["ti"]]:
                 q = first_round(feats[rows], views[rows], truth, params, ti)
                 results[f"{label}/ti{ti}"] = q

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from encoder_transfer import direct_transfer  # noqa: E402
 
 MODEL = "artifacts/cluster/model.pt"
+_EXPERIMENT_REF = re.compile(r"refs/exps/[0-9a-f]{2}/[0-9a-f]+/[^/]+")
 
 
 def experiment_refs() -> dict[str, str]:
@@ -48,7 +50,9 @@ def experiment_refs() -> dict[str, str]:
     refs: dict[str, str] = {}
     for ref in out:
         name = ref.rsplit("/", 1)[1]
-        if name == "EXEC_HEAD":
+        # experiments live under refs/exps/<baseline sha, split 2 + rest>/<name>; DVC's own
+        # refs/exps/{apply,exec}/... (ORIG_HEAD, stash, EXEC_HEAD, ...) are not experiments
+        if name == "EXEC_HEAD" or not _EXPERIMENT_REF.fullmatch(ref):
             continue
         if name in refs:
             raise SystemExit(
@@ -75,12 +79,17 @@ def cached_out(ref: str, cache: Path, stage: str, out_path: str) -> Path:
     """The DVC cache file of the output ``out_path`` of ``stage`` in the experiment at ``ref``
     (found through the ``dvc.lock`` of its commit)."""
     lock = yaml.safe_load(show(ref, "dvc.lock"))
-    for out in lock["stages"].get(stage, {}).get("outs", []):
+    if stage not in lock.get("stages", {}):
+        raise SystemExit(f"{ref}: its dvc.lock has no stage {stage} (was it run?)")
+    for out in lock["stages"][stage].get("outs", []):
         if out["path"] == out_path:
             md5 = out["md5"]
             path = cache / "files" / "md5" / md5[:2] / md5[2:]
             if not path.is_file():
-                raise SystemExit(f"{ref}: {out_path} ({md5}) is not in the DVC cache {cache}")
+                raise SystemExit(
+                    f"{ref}: {out_path} ({md5}) is not in the DVC cache {cache}; "
+                    "run this where the experiment ran, or `dvc pull` it"
+                )
             return path
     raise SystemExit(f"{ref}: no {out_path} among the {stage} stage's outs in its dvc.lock")
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -259,10 +260,12 @@ def _npy(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _probe_experiment(root: Path, cache: Path, name: str, feature: str) -> dict:
-    """An experiment whose recognition features and viewpoint predictions are in the cache."""
+def _probe_experiment(root: Path, cache: Path, name: str, feature: str, drop: str = "") -> dict:
+    """An experiment whose recognition features and viewpoint predictions are in the cache
+    (``drop``: a `recognize` key its params lack, as an older experiment's would)."""
     params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     params["evaluate"]["feature"] = feature
+    params["recognize"].pop(drop, None)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     emb, pooled = np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32)[::-1].copy()
     views = b"row,view5_pred\n0,1\n1,2\n2,4\n"
@@ -285,10 +288,23 @@ def _probe_experiment(root: Path, cache: Path, name: str, feature: str) -> dict:
 
 def test_cached_out_finds_any_stages_output_and_names_a_missing_one(repo):
     root, cache, md5 = repo
-    ref = rx.experiment_refs()["exp-a"]
-    assert rx.cached_out(ref, cache, "cluster", rx.MODEL) == rx.model_file(ref, cache)
+    _probe_experiment(root, cache, "probe-pooled", "pooled")
+    ref = rx.experiment_refs()["probe-pooled"]
+    lock = yaml.safe_load(rx.show(ref, "dvc.lock"))
+    emb_md5 = lock["stages"]["recognize"]["outs"][0]["md5"]
+    got = rx.cached_out(ref, cache, "recognize", mp.FEATURES["embedding"])
+    assert got == cache / "files" / "md5" / emb_md5[:2] / emb_md5[2:]
     with pytest.raises(SystemExit, match="no artifacts/x.npy among the recognize stage's outs"):
         rx.cached_out(ref, cache, "recognize", "artifacts/x.npy")
+    with pytest.raises(SystemExit, match="its dvc.lock has no stage cluster"):
+        rx.cached_out(ref, cache, "cluster", rx.MODEL)
+
+
+def test_dvcs_own_refs_are_not_experiments(repo):
+    root, _, _ = repo
+    for special in ("apply/ORIG_HEAD", "apply/stash", "exec/EXEC_APPLY"):
+        _git(root, "update-ref", f"refs/exps/{special}", "HEAD")
+    assert sorted(rx.experiment_refs()) == ["exp-a", "exp-b"]
 
 
 def test_the_probe_reads_an_experiments_params_views_and_features(repo):
@@ -296,16 +312,60 @@ def test_the_probe_reads_an_experiments_params_views_and_features(repo):
     made = _probe_experiment(root, cache, "probe-pooled", "pooled")
     _probe_experiment(root, cache, "probe-emb", "embedding")
     refs, manifest_md5 = rx.experiment_refs(), hashlib.md5(b"manifest").hexdigest()
-    params, views, feats = mp.experiment_inputs(refs["probe-pooled"], cache, manifest_md5)
+    params, views, feats = mp.experiment_inputs(
+        "probe-pooled", refs["probe-pooled"], cache, manifest_md5
+    )
     assert params["evaluate"]["feature"] == "pooled" and params["ti"] == 1200
     assert views.tolist() == [1, 2, 4]
     assert np.array_equal(feats["embedding"], made["emb"])
     assert np.array_equal(feats["pooled"], made["pooled"])
     # retrieval.npy holds the embedding when evaluate.feature is embedding: not offered twice
-    _, _, feats = mp.experiment_inputs(refs["probe-emb"], cache, manifest_md5)
+    _, _, feats = mp.experiment_inputs("probe-emb", refs["probe-emb"], cache, manifest_md5)
     assert sorted(feats) == ["embedding"]
-    with pytest.raises(SystemExit, match="not the workspace's"):
-        mp.experiment_inputs(refs["probe-pooled"], cache, "0" * 32)
+    with pytest.raises(SystemExit, match="probe-pooled: its manifest .* not the workspace's"):
+        mp.experiment_inputs("probe-pooled", refs["probe-pooled"], cache, "0" * 32)
+
+
+def test_an_experiment_of_another_params_schema_is_refused_with_a_message(repo):
+    root, cache, _ = repo
+    _probe_experiment(root, cache, "old", "pooled", drop="supervised_lr")
+    ref = rx.experiment_refs()["old"]
+    with pytest.raises(SystemExit, match=r"(?s)supervised_lr.*old ran with another params schema"):
+        mp.experiment_inputs("old", ref, cache, hashlib.md5(b"manifest").hexdigest())
+
+
+def test_the_probe_runs_each_experiments_kinds_and_tis_and_writes_them(repo, monkeypatch):
+    root, cache, _ = repo
+    _probe_experiment(root, cache, "probe-pooled", "pooled")
+    (root / "manifest.csv").write_bytes(b"manifest")  # the workspace's manifest, same md5
+    monkeypatch.setattr(mp, "MANIFEST", root / "manifest.csv")
+    monkeypatch.setattr(mp, "cache_dir", lambda: cache)
+    monkeypatch.setattr(mp, "read_manifest", lambda: pd.DataFrame({"vid": [7, 8, 9]}))
+    monkeypatch.setattr(mp, "read_tracklets", lambda df: (np.array([0, 2]), None, None))
+    seen = []
+
+    def fake_round(feats, views, truth, params, ti):
+        seen.append((feats.copy(), views.tolist(), truth.tolist(), ti))
+        keys = ("n_clusters", "n_merges", "merge_precision", "ami", "pairwise_precision")
+        return {"tau": 0.5, "pairwise_recall": 0.1, **dict.fromkeys(keys, len(seen))}
+
+    monkeypatch.setattr(mp, "first_round", fake_round)
+    out = root / "probe.json"
+    argv = ["merge_probe", "--exp", "probe-pooled", "--ti", "1200", "120", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    mp.main()
+    # train rows 0 and 2 of the features, the experiment's views (1, 2, 4) and the truth
+    assert [s[1:] for s in seen[:2]] == [([1, 4], [7, 9], 1200), ([1, 4], [7, 9], 120)]
+    assert np.array_equal(seen[0][0], np.eye(3, dtype=np.float32)[[0, 2]])  # embedding
+    assert np.array_equal(seen[2][0], np.eye(3, dtype=np.float32)[::-1][[0, 2]])  # pooled
+    written = json.loads(out.read_text())
+    assert list(written) == [
+        "probe-pooled/embedding/ti1200",
+        "probe-pooled/embedding/ti120",
+        "probe-pooled/pooled/ti1200",
+        "probe-pooled/pooled/ti120",
+    ]
+    assert written["probe-pooled/pooled/ti120"]["ami"] == 4
 
 
 def test_the_first_round_merges_only_one_vehicles_views_when_they_are_far_apart():

@@ -1,37 +1,39 @@
 """studies/table.sh: every row's `-S key=value` overrides name a parameter of params.yaml and
-give it a value the params check accepts, so no row of a study fails after its first stages
-ran (or, worse, sets a key that nothing reads)."""
+give it a value the params check accepts (types, ranges, the checks across keys), so no row of a
+study stops at its first stage. (DVC refuses an unknown key itself, before any stage runs.)"""
 
 import copy
 import re
-import shlex
 from pathlib import Path
 
 import pytest
-import yaml
 
-from vreid.params import load, validate
+from vreid.params import load, safe_load, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "studies" / "table.sh"
 
 
 def _rows() -> dict[str, list[str]]:
-    """Row name -> its `-S` overrides, with ``$sup`` expanded as the script does."""
+    """Row name -> its `-S` overrides, split as bash splits the script's unquoted
+    ``${ROWS[$row]}`` (on whitespace, quotes kept), with ``$sup`` expanded."""
     text = TABLE.read_text()
-    sup = re.search(r'^sup="([^"]*)"', text, re.M)
-    assert sup, "studies/table.sh: no sup= line"
+    sup = re.search(r'^sup="([^"$`\\]*)"', text, re.M)
+    assert sup, 'studies/table.sh: no sup="..." line (plain words only)'
+    entries = re.findall(r"^\s+\[[\w-]+\]=", text, re.M)
     rows = {}
     for name, args in re.findall(r'^\s+\[([\w-]+)\]="([^"]*)"', text, re.M):
-        tokens = shlex.split(args.replace("$sup", sup.group(1)))
+        assert not re.search(r"[`\\]|\$(?!sup\b)|\$\{", args), f"row {name}: only $sup is expanded"
+        tokens = args.replace("$sup", sup.group(1)).split()
         assert all(t == "-S" for t in tokens[::2]), f"row {name}: expected -S key=value pairs"
         rows[name] = tokens[1::2]
+    assert len(rows) == len(entries), 'a row of ROWS is not of the form [name]="-S key=value ..."'
     return rows
 
 
 def _order() -> list[str]:
-    m = re.search(r"^ORDER=\(([^)]*)\)", TABLE.read_text(), re.M)
-    assert m, "studies/table.sh: no ORDER=(...) line"
+    m = re.search(r"^ORDER=\(([^)#]*)\)", TABLE.read_text(), re.M)
+    assert m, "studies/table.sh: no one-line ORDER=(...) without comments"
     return m.group(1).split()
 
 
@@ -43,7 +45,7 @@ def _apply(params: dict, override: str) -> dict:
         assert p in node, f"{key}: no section {p} in params.yaml"
         node = node[p]
     assert leaf in node, f"{key}: no such parameter in params.yaml"
-    node[leaf] = yaml.safe_load(value)
+    node[leaf] = safe_load(value)  # the project's YAML reading (1e-3 is a number)
     return params
 
 
