@@ -204,22 +204,50 @@ def test_custom_epoch_order_is_used(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "loss, rate", [("supervised", 0.01), ("ctacl", 0.02), ("ctacl_noda", 0.02), ("sscl", 0.02)]
+    "loss, rate, decay",
+    [
+        ("supervised", 0.01, 0.002),
+        ("ctacl", 0.02, 5e-4),
+        ("ctacl_noda", 0.02, 5e-4),
+        ("sscl", 0.02, 5e-4),
+        ("vapc", 0.02, 5e-4),
+    ],
 )
-def test_supervised_bound_trains_at_its_own_rate(repo_root, loss, rate):
-    """`recognize.supervised_lr` is the supervised bound's rate, `recognize.lr` every other
-    loss's (P57: validation prefers 0.01 for the one, 0.02 for the other)."""
+def test_supervised_bound_trains_at_its_own_rate_and_weight_decay(repo_root, loss, rate, decay):
+    """`recognize.supervised_lr` and `recognize.supervised_weight_decay` are the supervised
+    bound's, `recognize.lr` and the shared 5e-4 every other loss's (P57, P65: validation
+    prefers other values for the one than for the other)."""
     from vreid.stages.recognize import recognition_recipe
 
     committed = yaml.safe_load((repo_root / "params.yaml").read_text())["recognize"]
     r = {**committed, "loss": loss, "lr": 0.02, "supervised_lr": 0.01}
+    r["supervised_weight_decay"] = 0.002
     recipe = recognition_recipe(r)
-    assert recipe.lr == rate
+    assert (recipe.lr, recipe.weight_decay) == (rate, decay)
     assert (recipe.epochs, recipe.optimizer, recipe.schedule) == (
         r["epochs"],
         r["optimizer"],
         r["schedule"],
     )
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_the_optimiser_applies_the_weight_decay_it_is_given(name):
+    """An SGD / Adam step from a zero gradient moves a weight by lr x decay x weight: the
+    decay is the one given (5e-4 by default)."""
+    for decay in (5e-4, 2e-3, None):
+        w = torch.nn.Parameter(torch.ones(3))
+        opt = (
+            build_optimizer([w], name, 0.1)
+            if decay is None
+            else build_optimizer([w], name, 0.1, decay)
+        )
+        assert opt.param_groups[0]["weight_decay"] == (5e-4 if decay is None else decay)
+        w.grad = torch.zeros(3)
+        opt.step()
+        if name == "sgd":  # nesterov: the step is lr x (g + momentum x buf), buf = g = decay x w
+            expected = 1 - 0.1 * (1 + 0.9) * (5e-4 if decay is None else decay)
+            assert torch.allclose(w.detach(), torch.full((3,), expected))
 
 
 def _net_with_statistics(num_classes=0):

@@ -181,6 +181,7 @@ SCHEMA: dict[str, Any] = {
         ),
         "instances": _int(1),
         "supervised_lr": _num(0, lo_open=True),
+        "supervised_weight_decay": _num(0),
         "epochs": _int(1),
         "warmup_epochs": _int(0),
         "memory_reset_every": _int(0),

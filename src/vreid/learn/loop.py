@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +61,16 @@ def deterministic_kernels() -> None:
         setter(True, warn_only=True)
 
 
-def build_optimizer(params: Any, name: str, lr: float) -> torch.optim.Optimizer:
-    """SGD (momentum 0.9) or Adam, weight decay 5e-4."""
+def build_optimizer(
+    params: Any, name: str, lr: float, weight_decay: float = 5e-4
+) -> torch.optim.Optimizer:
+    """SGD (momentum 0.9) or Adam, weight decay 5e-4 unless given (the supervised bound's own,
+    ``recognize.supervised_weight_decay``: docs/calibration.md, P65)."""
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
-    return torch.optim.Adam(params, lr=lr, weight_decay=5e-4)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True
+        )
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 def build_scheduler(opt: torch.optim.Optimizer, name: str, epochs: int) -> Any:
@@ -334,10 +339,14 @@ class Recipe:
     optimizer: str
     lr: float
     schedule: str
+    weight_decay: float = 5e-4
 
     @classmethod
-    def of(cls, section: dict[str, Any], epochs: str = "epochs", lr: str = "lr") -> Recipe:
-        return cls(section[epochs], section["optimizer"], section[lr], section["schedule"])
+    def of(
+        cls, section: dict[str, Any], epochs: str = "epochs", lr: str = "lr", wd: str = ""
+    ) -> Recipe:
+        out = cls(section[epochs], section["optimizer"], section[lr], section["schedule"])
+        return replace(out, weight_decay=section[wd]) if wd else out
 
 
 @dataclass(frozen=True)
@@ -374,7 +383,7 @@ def train(
     Returns the history and the checkpoints; call ``checkpoints.clear()`` once the stage's
     outputs are written (a run killed before that resumes instead of training again).
     """
-    opt = build_optimizer(model.parameters(), recipe.optimizer, recipe.lr)
+    opt = build_optimizer(model.parameters(), recipe.optimizer, recipe.lr, recipe.weight_decay)
     sched = build_scheduler(opt, recipe.schedule, recipe.epochs)
     ckpt = Checkpoints(setup.checkpoints, fingerprint(*run))
     cfg = FitConfig(

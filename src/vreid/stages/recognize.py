@@ -113,9 +113,12 @@ def main() -> None:
 
 def recognition_recipe(r: dict) -> Recipe:
     """The stage's optimiser and schedule from the ``recognize`` section: the supervised bound
-    trains at its own rate ``recognize.supervised_lr``, every unsupervised loss at
-    ``recognize.lr`` (validation prefers different rates for the two, docs/calibration.md P57)."""
-    return Recipe.of(r, lr="supervised_lr" if r["loss"] == "supervised" else "lr")
+    trains at its own rate ``recognize.supervised_lr`` and weight decay
+    ``recognize.supervised_weight_decay``, every unsupervised loss at ``recognize.lr`` and the
+    shared 5e-4 (validation prefers different values for the two, docs/calibration.md P57, P65)."""
+    if r["loss"] == "supervised":  # its own rate and weight decay (P57, P65)
+        return Recipe.of(r, lr="supervised_lr", wd="supervised_weight_decay")
+    return Recipe.of(r, lr="lr")
 
 
 def write_outputs(
