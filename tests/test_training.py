@@ -233,8 +233,8 @@ def test_supervised_bound_trains_at_its_own_rate_and_weight_decay(repo_root, los
 
 @pytest.mark.parametrize("name", ["sgd", "adam"])
 def test_the_optimiser_applies_the_weight_decay_it_is_given(name):
-    """An SGD / Adam step from a zero gradient moves a weight by lr x decay x weight: the
-    decay is the one given (5e-4 by default)."""
+    """SGD and Adam carry the weight decay they are given (5e-4 by default); for SGD, a step
+    from a zero gradient moves a weight by the decay's own term."""
     for decay in (5e-4, 2e-3, None):
         w = torch.nn.Parameter(torch.ones(3))
         opt = (
