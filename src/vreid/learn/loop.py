@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +61,15 @@ def deterministic_kernels() -> None:
         setter(True, warn_only=True)
 
 
+#: every learning stage's weight decay but the supervised bound's (its own,
+#: ``recognize.supervised_weight_decay``: docs/calibration.md, P65)
+WEIGHT_DECAY = 5e-4
+
+
 def build_optimizer(
-    params: Any, name: str, lr: float, weight_decay: float = 5e-4
+    params: Any, name: str, lr: float, weight_decay: float = WEIGHT_DECAY
 ) -> torch.optim.Optimizer:
-    """SGD (momentum 0.9) or Adam, weight decay 5e-4 unless given (the supervised bound's own,
-    ``recognize.supervised_weight_decay``: docs/calibration.md, P65)."""
+    """SGD (momentum 0.9, Nesterov) or Adam with ``weight_decay``."""
     if name == "sgd":
         return torch.optim.SGD(
             params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True
@@ -339,14 +343,14 @@ class Recipe:
     optimizer: str
     lr: float
     schedule: str
-    weight_decay: float = 5e-4
+    weight_decay: float = WEIGHT_DECAY
 
     @classmethod
     def of(
         cls, section: dict[str, Any], epochs: str = "epochs", lr: str = "lr", wd: str = ""
     ) -> Recipe:
-        out = cls(section[epochs], section["optimizer"], section[lr], section["schedule"])
-        return replace(out, weight_decay=section[wd]) if wd else out
+        decay = section[wd] if wd else WEIGHT_DECAY
+        return cls(section[epochs], section["optimizer"], section[lr], section["schedule"], decay)
 
 
 @dataclass(frozen=True)
